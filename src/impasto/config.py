@@ -1,0 +1,196 @@
+"""Every setting and default of a run, in one frozen dataclass.
+
+The Python API, the CLI and (later) the web app all build a `TransferConfig`; no default lives
+anywhere else. Validation happens here, so every entry point rejects the same bad values with the
+same message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import ConfigError
+from .vgg import canonical_layer
+
+__all__ = [
+    "COLOR_MODES",
+    "INIT_MODES",
+    "OPTIMIZERS",
+    "POOLINGS",
+    "TransferConfig",
+    "parse_layers",
+]
+
+INIT_MODES = ("noise", "content", "style")
+OPTIMIZERS = ("lbfgs", "adam")
+POOLINGS = ("max", "avg")
+COLOR_MODES = ("luminance", "match")
+
+PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+def _equal_weights(names: tuple[str, ...]) -> dict[str, float]:
+    return {name: 1 / len(names) for name in names}
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Settings of one style transfer. Field names match the CLI's long options.
+
+    Layer maps give each layer its weight; `conv4_2` and `relu4_2` name the same rectified
+    response (see `impasto.vgg`). Weights are the paper's alpha (content), beta (style) and w_l.
+    """
+
+    size: int = 512
+    """Longest side of the output in pixels; the content image is resized to it."""
+    iterations: int = 500
+    seed: int | None = None
+    """Seed of the white-noise init and of every random choice; None picks one and records it."""
+    init: str = "content"  # the paper starts from white noise; the content converges in fewer steps
+    """'noise', 'content', 'style' or the path of an image file."""
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    learning_rate: float | None = None
+    """Step size; None means 1.0 for L-BFGS and 0.02 for Adam (pixels are in [0, 1])."""
+    content_weight: float = 1.0
+    style_weight: float = 1e3
+    tv_weight: float = 0.0
+    content_layers: Mapping[str, float] = field(default_factory=lambda: {"conv4_2": 1.0})
+    style_layers: Mapping[str, float] = field(
+        default_factory=lambda: _equal_weights(PAPER_STYLE_LAYERS)
+    )
+    style_blend: tuple[float, ...] | None = None
+    """Relative weight of each style image; None weighs them equally."""
+    style_scale: float = 1.0
+    """Size of the style images relative to the output's longest side."""
+    pooling: Literal["max", "avg"] = "max"
+    preserve_colors: Literal["luminance", "match"] | None = None
+    device: str = "auto"
+    weights: str | None = None
+    """Path of a full-precision VGG-19 state dict; None uses the bundled Caffe weights."""
+    save_every: int = 0
+    """Write an intermediate image every N iterations (CLI); 0 never."""
+    max_pixels: int = 50_000_000
+    """Largest input image accepted, in pixels (decompression-bomb guard)."""
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("content_layers", _check_layer_map("content_layers", self.content_layers))
+        set_("style_layers", _check_layer_map("style_layers", self.style_layers))
+        if self.style_blend is not None:
+            set_("style_blend", tuple(float(w) for w in self.style_blend))
+        self._check()
+
+    def _check(self) -> None:
+        _positive_int("size", self.size)
+        _non_negative_int("iterations", self.iterations)
+        _non_negative_int("save_every", self.save_every)
+        _positive_int("max_pixels", self.max_pixels)
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _non_negative_float(name, getattr(self, name))
+        if self.learning_rate is not None:
+            _positive_float("learning_rate", self.learning_rate)
+        _positive_float("style_scale", self.style_scale)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("pooling", self.pooling, POOLINGS)
+        if self.preserve_colors is not None:
+            _choice("preserve_colors", self.preserve_colors, COLOR_MODES)
+        if not isinstance(self.init, str) or not self.init:
+            raise ConfigError(f"init must be one of {', '.join(INIT_MODES)} or an image path")
+        if self.style_blend is not None:
+            if any(not _finite(w) or w < 0 for w in self.style_blend) or sum(self.style_blend) == 0:
+                raise ConfigError(
+                    f"style_blend weights must be non-negative and not all zero, got "
+                    f"{','.join(f'{w:g}' for w in self.style_blend)}"
+                )
+        if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0:
+            raise ConfigError("content_weight, style_weight and tv_weight are all 0: nothing to optimise")
+
+    @property
+    def lr(self) -> float:
+        """The step size in use: `learning_rate`, or the optimiser's default."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 1.0 if self.optimizer == "lbfgs" else 0.02
+
+    def with_seed(self) -> TransferConfig:
+        """These settings with a random seed drawn if none is set, so the run can be repeated."""
+        return self if self.seed is not None else self.replace(seed=random.SystemRandom().randrange(2**31))
+
+    def replace(self, **changes: Any) -> TransferConfig:
+        """A copy with some fields changed; unknown names raise ConfigError."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able settings, e.g. for the output image's metadata."""
+        return {
+            f.name: dict(value) if isinstance(value, Mapping) else value
+            for f in dataclasses.fields(self)
+            for value in [getattr(self, f.name)]
+        }
+
+
+def parse_layers(text: str) -> dict[str, float]:
+    """Parse 'conv1_1,conv2_1' (equal weights summing to 1) or 'conv1_1:0.5,conv2_1:2'."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(f"expected comma-separated layer names such as conv4_2, got {text!r}")
+    layers: dict[str, float] = {}
+    for item in items:
+        name, sep, weight = item.partition(":")
+        if not sep:
+            layers[name.strip()] = 1 / len(items)
+            continue
+        try:
+            layers[name.strip()] = float(weight)
+        except ValueError:
+            raise ConfigError(f"layer weight must be a number, got {item!r}") from None
+    return layers
+
+
+def _check_layer_map(what: str, layers: Mapping[str, float] | str) -> dict[str, float]:
+    if isinstance(layers, str):
+        layers = parse_layers(layers)
+    checked: dict[str, float] = {}
+    for name, weight in layers.items():
+        if not _finite(weight) or weight < 0:
+            raise ConfigError(f"{what}: weight of {name} must be a non-negative number, got {weight}")
+        checked[canonical_layer(name)] = float(weight)
+    return checked
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{name} must be a positive whole number, got {value}")
+
+
+def _non_negative_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{name} must be zero or a positive whole number, got {value}")
+
+
+def _positive_float(name: str, value: object) -> None:
+    if not _finite(value) or value <= 0:  # type: ignore[operator]
+        raise ConfigError(f"{name} must be a positive number, got {value}")
+
+
+def _non_negative_float(name: str, value: object) -> None:
+    if not _finite(value) or value < 0:  # type: ignore[operator]
+        raise ConfigError(f"{name} must be zero or a positive number, got {value}")
+
+
+def _choice(name: str, value: object, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"{name} must be one of {', '.join(valid)}, got {value!r}")
+

@@ -1,0 +1,46 @@
+"""Choosing the compute device: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import DeviceError
+
+__all__ = ["available_devices", "resolve_device"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for `name`; 'auto' picks CUDA, then Apple's MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name!r} requested but this PyTorch sees no CUDA GPU: use --device cpu, or install a CUDA build of torch")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r} does not exist: this machine has cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps" and not _mps_available():
+        raise DeviceError(f"device {name!r} requested but MPS is not available here: use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"unsupported device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def available_devices() -> list[str]:
+    """Human-readable descriptions of the devices this PyTorch can use."""
+    devices = [f"cpu ({torch.get_num_threads()} threads)"]
+    for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        props = torch.cuda.get_device_properties(index)
+        devices.append(f"cuda:{index} ({props.name}, {props.total_memory / 2**30:.0f} GiB)")
+    if _mps_available():
+        devices.append("mps (Apple GPU)")
+    return devices
+
+
+def _mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()

@@ -1,0 +1,196 @@
+"""All image file I/O: decoding any common image into RGB, resizing, tensors, and atomic saving.
+
+Tensors are (1, 3, H, W), float32, RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from .errors import ImageError
+
+__all__ = [
+    "ImageSource",
+    "check_output_path",
+    "load_image",
+    "read_metadata",
+    "resize_longest",
+    "save_image",
+    "to_pil",
+    "to_tensor",
+]
+
+ImageSource = Union[str, os.PathLike, Image.Image, torch.Tensor]
+"""A path, a PIL image, or a tensor (3, H, W) / (1, 3, H, W) in [0, 1]."""
+
+METADATA_KEY = "impasto"
+
+
+def load_image(source: ImageSource, max_pixels: int, role: str = "input") -> Image.Image:
+    """Decode `source` into an 8-bit RGB PIL image, upright and in sRGB.
+
+    Handles EXIF orientation, embedded ICC profiles, grayscale, palette, alpha (composited on
+    white), CMYK and 16-bit images. `role` ('content', 'style', ...) names the image in errors.
+    """
+    if isinstance(source, torch.Tensor):
+        return to_pil(_check_tensor(source, role))
+    if isinstance(source, Image.Image):
+        _check_pixels(source, max_pixels, role, "the image")
+        return _to_rgb(source)
+    path = Path(source)
+    name = f"{role} image {str(path)!r}"
+    if not path.exists():
+        raise ImageError(f"{name} does not exist: check the path")
+    if path.is_dir():
+        raise ImageError(f"{name} is a folder: give the path of an image file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{name} is an empty file (0 bytes): give a real image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size ourselves
+            with Image.open(path) as image:
+                _check_pixels(image, max_pixels, role, name)
+                image.load()
+                return _to_rgb(image)
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image file Pillow can read (PNG, JPEG, WebP, TIFF, ...)") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name} has too many pixels to decode safely: downscale it first") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{name} is truncated or corrupt ({exc}): re-export or re-download it") from None
+
+
+def _check_pixels(image: Image.Image, max_pixels: int, role: str, name: str) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{name} is {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,}: downscale it or raise --max-pixels"
+        )
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        scale = 65535.0 if image.mode.startswith("I;16") or np.asarray(image).max() > 255 else 255.0
+        gray = np.clip(np.asarray(image, dtype=np.float64) / scale * 255 + 0.5, 0, 255).astype(np.uint8)
+        image = Image.fromarray(gray, "L")
+    elif image.mode == "F":
+        image = Image.fromarray(np.clip(np.asarray(image) * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    profile = image.info.get("icc_profile")
+    if profile and image.mode in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        image = _icc_to_srgb(image, profile)
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _icc_to_srgb(image: Image.Image, profile: bytes) -> Image.Image:
+    with contextlib.suppress(ImageCms.PyCMSError, OSError, ValueError):
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        mode = "RGBA" if image.mode in ("RGBA", "LA") else "RGB"
+        if image.mode == "LA":
+            image = image.convert("RGBA")  # Little CMS has no gray-with-alpha transform
+            mode = "RGBA"
+        return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode=mode)
+    return image  # an unreadable profile: use the pixels as they are
+
+
+def _check_tensor(tensor: torch.Tensor, role: str) -> torch.Tensor:
+    if tensor.dim() == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 4 or tensor.shape[:2] != (1, 3):
+        raise ImageError(f"{role} tensor must have shape (3, H, W) or (1, 3, H, W), got {tuple(tensor.shape)}")
+    if not tensor.is_floating_point():
+        raise ImageError(f"{role} tensor must be floating point in [0, 1], got {tensor.dtype}")
+    return tensor
+
+
+def resize_longest(image: Image.Image, size: int) -> Image.Image:
+    """Resize so the longest side is `size` px, keeping the aspect ratio (Lanczos)."""
+    width, height = image.size
+    scale = size / max(width, height)
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image if new == image.size else image.resize(new, Image.Resampling.LANCZOS)
+
+
+def to_tensor(image: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
+    """RGB PIL image -> (1, 3, H, W) float32 in [0, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
+
+
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) or (3, H, W) in [0, 1] (clamped) -> RGB PIL image."""
+    array = tensor.detach().float().squeeze(0).clamp(0, 1).mul(255).round().byte()
+    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy(), "RGB")
+
+
+def check_output_path(path: str | os.PathLike, inputs: list[str | os.PathLike] = []) -> Path:  # noqa: B006
+    """Fail now, before any work, if `path` cannot take an image: unknown format, a missing or
+    read-only folder, a folder in its place, or the same file as one of `inputs`."""
+    out = Path(path)
+    extension = out.suffix.lower()
+    formats = Image.registered_extensions()
+    if extension not in formats or formats[extension] not in Image.SAVE:
+        raise ImageError(f"output {str(out)!r} needs an image extension such as .png, .jpg or .webp")
+    if out.is_dir():
+        raise ImageError(f"output {str(out)!r} is a folder: give a file name such as {out / 'out.png'}")
+    folder = out.parent
+    if not folder.is_dir():
+        raise ImageError(f"output folder {str(folder)!r} does not exist: create it or choose another path")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        raise ImageError(f"output folder {str(folder)!r} is not writable: choose another path") from None
+    for source in inputs:
+        if out.resolve() == Path(source).resolve():
+            raise ImageError(f"output {str(out)!r} is also an input image: choose another output path")
+    return out
+
+
+def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
+    """Write an image atomically (a temporary file renamed into place), with `metadata` stored as
+    JSON in a PNG text chunk (other formats carry no metadata)."""
+    picture = image if isinstance(image, Image.Image) else to_pil(image)
+    out = Path(path)
+    extension = out.suffix.lower()
+    options: dict[str, Any] = {}
+    if extension == ".png" and metadata is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_text(METADATA_KEY, json.dumps(metadata, sort_keys=True))
+        info.add_text("Software", f"impasto {metadata.get('version', '')}".strip())
+        options["pnginfo"] = info
+    elif extension in (".jpg", ".jpeg"):
+        options["quality"] = 95
+    descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=extension)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            picture.save(file, format=Image.registered_extensions()[extension], **options)
+        os.replace(temporary, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The settings impasto stored in a PNG it wrote; {} if there are none."""
+    with Image.open(path) as image:
+        text = image.info.get(METADATA_KEY) if hasattr(image, "info") else None
+    return json.loads(text) if text else {}
