@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	mkdir -p out
 	$(BIN)/impasto transfer examples/tubingen.jpg examples/starry_night.jpg \
-		-o out/tubingen_starry_night.png --size 256 --iterations 200 --seed 0
+		-o out/tubingen_starry_night.png --size 384 --iterations 250 --seed 0
 
 test: setup
 	$(BIN)/python -m pytest

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import platform
+import re
 import sys
 import time
 from typing import Any, NoReturn, TextIO
@@ -28,6 +29,11 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the problem and where to look, no usage dump."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Let '-1e3' be a (negative) value rather than an option, as Python 3.14 does (cpython#124693).
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -74,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     optim.add_argument("--init", default=d.init, metavar="{noise,content,style,FILE}", help="start image")
     optim.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimiser")
     optim.add_argument("--learning-rate", type=float, help="step size (default: 1 for lbfgs, 0.02 for adam)")
-    optim.add_argument("--seed", type=int, help="random seed; the same seed gives the same image (default: random, recorded in the PNG)")
+    optim.add_argument("--seed", type=int,
+                       help="random seed; a seed repeats a run exactly (default: drawn, and stored in the PNG)")
     optim.add_argument("--pooling", choices=POOLINGS, default=d.pooling, help="VGG pooling")
     system = run.add_argument_group("system")
     system.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps")
@@ -139,9 +146,12 @@ def _transfer(args: argparse.Namespace) -> int:
         if error.image is None:
             raise
         save_image(error.image, output, _metadata(config, args, error.step))
-        print(f"impasto: {'stopped' if isinstance(error, Interrupted) else 'error'}: {error}; "
-              f"wrote the image after {error.step} iterations to {output}", file=sys.stderr)
-        return EXIT_INTERRUPTED if isinstance(error, Interrupted) else EXIT_FAILED
+        if isinstance(error, Interrupted):
+            print(f"impasto: interrupted: wrote the image after {error.step} iterations to {output}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f"impasto: error: {error}; wrote the last good image ({error.step} iterations) to {output}",
+              file=sys.stderr)
+        return EXIT_FAILED
     if bar is not None:
         bar.close()
     save_image(result.image, output, _metadata(result.config, args, result.config.iterations))

@@ -21,9 +21,13 @@ def resolve_device(name: str) -> torch.device:
         raise DeviceError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"device {name!r} requested but this PyTorch sees no CUDA GPU: use --device cpu, or install a CUDA build of torch")
+            raise DeviceError(
+                f"device {name!r} requested but this PyTorch sees no CUDA GPU: use --device cpu, or install "
+                f"a CUDA build of torch"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"device {name!r} does not exist: this machine has cuda:0..cuda:{torch.cuda.device_count() - 1}")
+            last = torch.cuda.device_count() - 1
+            raise DeviceError(f"device {name!r} does not exist: this machine has cuda:0 to cuda:{last}")
     elif device.type == "mps" and not _mps_available():
         raise DeviceError(f"device {name!r} requested but MPS is not available here: use --device cpu")
     elif device.type not in ("cpu", "cuda", "mps"):

@@ -11,8 +11,9 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ __all__ = [
     "to_tensor",
 ]
 
-ImageSource = Union[str, os.PathLike, Image.Image, torch.Tensor]
+ImageSource = str | os.PathLike | Image.Image | torch.Tensor
 """A path, a PIL image, or a tensor (3, H, W) / (1, 3, H, W) in [0, 1]."""
 
 METADATA_KEY = "impasto"
@@ -57,18 +58,27 @@ def load_image(source: ImageSource, max_pixels: int, role: str = "input") -> Ima
     if path.stat().st_size == 0:
         raise ImageError(f"{name} is an empty file (0 bytes): give a real image")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size ourselves
+        with warnings.catch_warnings(), _no_pillow_pixel_limit():
+            warnings.simplefilter("ignore")  # problems become ImageErrors below, not stray warnings
             with Image.open(path) as image:
                 _check_pixels(image, max_pixels, role, name)
                 image.load()
                 return _to_rgb(image)
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image file Pillow can read (PNG, JPEG, WebP, TIFF, ...)") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{name} has too many pixels to decode safely: downscale it first") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{name} is truncated or corrupt ({exc}): re-export or re-download it") from None
+
+
+@contextlib.contextmanager
+def _no_pillow_pixel_limit() -> Iterator[None]:
+    """Lift Pillow's own decompression-bomb limit, so that `max_pixels` alone decides."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _check_pixels(image: Image.Image, max_pixels: int, role: str, name: str) -> None:
@@ -146,9 +156,10 @@ def check_output_path(path: str | os.PathLike, inputs: list[str | os.PathLike] =
     read-only folder, a folder in its place, or the same file as one of `inputs`."""
     out = Path(path)
     extension = out.suffix.lower()
-    formats = Image.registered_extensions()
-    if extension not in formats or formats[extension] not in Image.SAVE:
-        raise ImageError(f"output {str(out)!r} needs an image extension such as .png, .jpg or .webp")
+    if not _can_save_rgb(extension):
+        raise ImageError(
+            f"output {str(out)!r} needs the extension of a format that holds RGB images, such as .png, .jpg or .webp"
+        )
     if out.is_dir():
         raise ImageError(f"output {str(out)!r} is a folder: give a file name such as {out / 'out.png'}")
     folder = out.parent
@@ -164,7 +175,21 @@ def check_output_path(path: str | os.PathLike, inputs: list[str | os.PathLike] =
     return out
 
 
-def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
+def _can_save_rgb(extension: str) -> bool:
+    """Whether Pillow can write an RGB image to a file with this extension (try it in memory)."""
+    image_format = Image.registered_extensions().get(extension)
+    if image_format is None or image_format not in Image.SAVE:
+        return False
+    try:
+        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=image_format)
+    except Exception:  # noqa: BLE001 - plugins raise OSError, ValueError, KeyError, ...
+        return False
+    return True
+
+
+def save_image(
+    image: torch.Tensor | Image.Image, path: str | os.PathLike, metadata: dict[str, Any] | None = None
+) -> None:
     """Write an image atomically (a temporary file renamed into place), with `metadata` stored as
     JSON in a PNG text chunk (other formats carry no metadata)."""
     picture = image if isinstance(image, Image.Image) else to_pil(image)

@@ -18,16 +18,16 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     Args:
         features: (N, C, H, W) activations.
     Returns:
-        (N, C, C) Gram matrices, computed in float32.
+        (N, C, C) Gram matrices, computed in float32 or wider.
     """
     n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w).float()  # (N, C, M)
+    flat = _at_least_float32(features).reshape(n, c, h * w)  # (N, C, M)
     return flat @ flat.transpose(1, 2)
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L_content = 1/2 sum (F - P)^2 over all maps and positions (paper eq. 1)."""
-    return 0.5 * (features.float() - target.float()).pow(2).sum()
+    return 0.5 * (_at_least_float32(features) - target).pow(2).sum()
 
 
 def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, positions: int) -> torch.Tensor:
@@ -52,3 +52,7 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.pow(2).sum() + dy.pow(2).sum()
+
+
+def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))

@@ -65,10 +65,12 @@ class Objective:
             self.content_targets = vgg(content, self.content_layers) if self.content_layers else {}
             self.style_targets = self._blend_grams(styles, blend, image_shape) if self.style_layers else {}
 
-    def _blend_grams(self, styles: Sequence[torch.Tensor], blend: Sequence[float], image_shape: tuple[int, int]) -> dict[str, torch.Tensor]:
+    def _blend_grams(
+        self, styles: Sequence[torch.Tensor], blend: Sequence[float], image_shape: tuple[int, int]
+    ) -> dict[str, torch.Tensor]:
         total = sum(blend)
         targets: dict[str, torch.Tensor] = {}
-        for style, weight in zip(styles, blend):
+        for style, weight in zip(styles, blend, strict=True):
             for name, features in self.vgg(style, self.style_layers).items():
                 positions = features.shape[-1] * features.shape[-2]
                 image_positions = math.prod(feature_size(name, image_shape))
@@ -90,7 +92,8 @@ class Objective:
         style = image.new_zeros(())
         for name, weight in self.style_layers.items():
             feature = features[name]
-            loss = style_layer_loss(gram_matrix(feature), self.style_targets[name], feature.shape[-1] * feature.shape[-2])
+            positions = feature.shape[-1] * feature.shape[-2]
+            loss = style_layer_loss(gram_matrix(feature), self.style_targets[name], positions)
             per_layer[f"style:{name}"] = loss.item()
             style = style + weight * loss
         tv = tv_loss(image) if self.tv_weight > 0 else image.new_zeros(())

@@ -21,7 +21,7 @@ from .device import resolve_device
 from .errors import ConfigError, ImageError, OptimizationError
 from .images import ImageSource, load_image, resize_longest, to_pil, to_tensor
 from .objective import Objective
-from .optimize import Progress, ProgressCallback, optimize
+from .optimize import ProgressCallback, optimize
 from .vgg import load_vgg19, min_input_side
 
 __all__ = ["Result", "stylize", "transfer"]

@@ -59,7 +59,7 @@ BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 BUNDLED_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 _TORCHVISION_INDEX = {  # position of each conv in torchvision's vgg19().features
     name: index
-    for name, index in zip(CONV_LAYERS, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34))
+    for name, index in zip(CONV_LAYERS, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34), strict=True)
 }
 
 
@@ -79,8 +79,8 @@ def canonical_layer(name: str) -> str:
 def min_input_side(layers: Iterable[str]) -> int:
     """Smallest image side, in pixels, that still gives the deepest of `layers` one position."""
     deepest = max(LAYERS.index(canonical_layer(name)) for name in layers)
-    pools_before = sum(name.startswith("pool") for name in LAYERS[:deepest])
-    return 2**pools_before
+    pools = sum(name.startswith("pool") for name in LAYERS[: deepest + 1])
+    return 2**pools
 
 
 def feature_size(layer: str, image_size: tuple[int, int]) -> tuple[int, int]:

@@ -1,0 +1,83 @@
+"""The impasto command end to end, with the real core on tiny images."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+import impasto
+from impasto.cli import main
+from impasto.images import load_image, to_tensor
+
+TINY = ["--size", "48", "--iterations", "3", "--device", "cpu"]
+
+
+def test_transfer_writes_a_png_with_its_settings(tmp_path, capsys, content_path, style_path) -> None:
+    out = tmp_path / "out.png"
+    assert main(["transfer", str(content_path), str(style_path), "-o", str(out), *TINY, "--seed", "7",
+                 "--style-layers", "conv1_1:0.5,relu2_1:0.5", "--preserve-colors", "luminance"]) == 0
+    err = capsys.readouterr().err
+    assert "3/3" in err and "it/s" in err and "ETA" in err
+    assert f"wrote {out} (48x36, 3 iterations" in err
+    meta = impasto.read_metadata(out)
+    assert meta["version"] == impasto.__version__ and meta["seed"] == 7
+    assert meta["settings"]["style_layers"] == {"conv1_1": 0.5, "conv2_1": 0.5}
+    assert meta["settings"]["preserve_colors"] == "luminance"
+    assert meta["content"] == str(content_path) and meta["styles"] == [str(style_path)]
+
+
+def test_metadata_replays_the_same_image(tmp_path, content_path, style_path) -> None:
+    out = tmp_path / "out.png"
+    assert main(["transfer", str(content_path), str(style_path), "-o", str(out), *TINY, "--init", "noise", "-q"]) == 0
+    meta = impasto.read_metadata(out)
+    replay = impasto.stylize(meta["content"], meta["styles"], impasto.TransferConfig(**meta["settings"]))
+    assert torch.equal(to_tensor(replay), to_tensor(load_image(out, 10**6)))
+
+
+def test_several_styles_with_blend_and_save_every(tmp_path, content_path, style_path, scream_path) -> None:
+    out = tmp_path / "blend.png"
+    code = main(["transfer", str(content_path), str(style_path), str(scream_path), "-o", str(out),
+                 "--size", "48", "--iterations", "4", "--style-blend", "3,1", "--save-every", "2", "-q"])
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blend.png", "blend_0002.png"]
+    assert impasto.read_metadata(out)["settings"]["style_blend"] == [3.0, 1.0]
+    assert impasto.read_metadata(tmp_path / "blend_0002.png")["iterations_done"] == 2
+
+
+def test_help_and_info(capsys) -> None:
+    try:
+        main(["transfer", "--help"])
+    except SystemExit as exit:
+        assert exit.code == 0
+    text = capsys.readouterr().out
+    for option in ("--output", "--size", "--iterations", "--seed", "--init", "--optimizer", "--content-weight",
+                   "--style-weight", "--tv-weight", "--content-layers", "--style-layers", "--style-blend",
+                   "--style-scale", "--pooling", "--preserve-colors", "--device", "--weights", "--save-every",
+                   "--max-pixels"):
+        assert option in text
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert "torch" in text and "cpu" in text and "vgg19_weights" in text
+
+
+def test_ctrl_c_writes_the_current_image_and_exits_130(tmp_path, content_path, style_path) -> None:
+    out = tmp_path / "out.png"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "impasto", "transfer", str(content_path), str(style_path), "-o", str(out),
+         "--size", "48", "--iterations", "100000"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stderr is not None
+    first_line = process.stderr.readline()  # the first progress line: the optimisation is running
+    assert "/100000" in first_line, first_line
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=30) == 130
+    assert "interrupted" in rest and "Traceback" not in rest
+    meta = impasto.read_metadata(out)
+    assert meta["iterations_done"] > 0
+    assert load_image(out, 10**6).size == (48, 36)

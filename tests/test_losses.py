@@ -1,0 +1,55 @@
+"""Gram matrices and losses against values computed by hand."""
+
+import pytest
+import torch
+
+from impasto.losses import content_loss, gram_matrix, style_layer_loss, tv_loss
+
+
+def test_gram_matrix_by_hand() -> None:
+    # Two channels over three positions: F = [[1, 2, 0], [0, 1, 3]].
+    features = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0]]).reshape(1, 2, 1, 3)
+    expected = torch.tensor([[[5.0, 2.0], [2.0, 10.0]]])  # F F^T
+    assert torch.equal(gram_matrix(features), expected)
+
+
+def test_gram_matrix_is_symmetric_and_batched() -> None:
+    features = torch.rand(2, 4, 3, 5)
+    gram = gram_matrix(features)
+    assert gram.shape == (2, 4, 4)
+    assert torch.allclose(gram, gram.transpose(1, 2))
+
+
+def test_content_loss_is_half_the_squared_error() -> None:
+    features = torch.tensor([1.0, 2.0, 3.0]).reshape(1, 1, 1, 3)
+    target = torch.tensor([1.0, 0.0, 6.0]).reshape(1, 1, 1, 3)
+    assert content_loss(features, target).item() == pytest.approx(0.5 * (0 + 4 + 9))
+
+
+def test_style_layer_loss_uses_the_papers_normalisation() -> None:
+    # N = 2 maps, M = 3 positions: E = sum (G - A)^2 / (4 N^2 M^2).
+    gram = torch.tensor([[[5.0, 2.0], [2.0, 10.0]]])
+    target = torch.tensor([[[1.0, 0.0], [0.0, 4.0]]])
+    expected = (16 + 4 + 4 + 36) / (4 * 2**2 * 3**2)
+    assert style_layer_loss(gram, target, positions=3).item() == pytest.approx(expected)
+
+
+def test_style_layer_loss_is_zero_for_the_target_itself() -> None:
+    features = torch.rand(1, 8, 4, 4)
+    gram = gram_matrix(features)
+    assert style_layer_loss(gram, gram.clone(), positions=16).item() == 0
+
+
+def test_tv_loss_of_a_checkerboard() -> None:
+    # A 2x2 checkerboard has 2 horizontal and 2 vertical neighbour pairs, each differing by 1.
+    board = torch.tensor([[0.0, 1.0], [1.0, 0.0]]).expand(1, 3, 2, 2)
+    assert tv_loss(board).item() == pytest.approx(3 * 4)
+    assert tv_loss(torch.full((1, 3, 5, 5), 0.3)).item() == 0
+
+
+def test_losses_have_gradients() -> None:
+    features = torch.rand(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(1, 3, 4, 4, dtype=torch.float64)
+    target_gram = gram_matrix(target)
+    assert torch.autograd.gradcheck(lambda f: content_loss(f, target), (features,))
+    assert torch.autograd.gradcheck(lambda f: style_layer_loss(gram_matrix(f).double(), target_gram, 16), (features,))
