@@ -222,8 +222,8 @@ def test_missing_command_or_argument_is_one_line_exit_2(argv, capsys):
     [
         ("nope/out.png", ["output folder", "does not exist", "create it"]),
         ("/proc/impasto_out.png", ["output folder '/proc' is not writable", "choose another path"]),
-        ("out.xyz", ["needs an image extension", ".png"]),
-        ("out", ["needs an image extension"]),
+        ("out.xyz", ["needs the extension of a format that holds RGB images", ".png"]),
+        ("out", ["needs the extension of a format"]),
     ],
 )
 def test_bad_output_path_is_a_one_line_usage_error(output, words, out_dir, content_path, style_path, capsys):
