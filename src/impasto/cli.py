@@ -19,7 +19,7 @@ from .config import COLOR_MODES, INIT_MODES, OPTIMIZERS, POOLINGS, TransferConfi
 from .errors import ConfigError, ImpastoError, Interrupted, OptimizationError
 from .images import check_output_path, save_image
 from .optimize import Progress
-from .pipeline import transfer
+from .pipeline import run_metadata, transfer
 
 __all__ = ["main"]
 
@@ -162,14 +162,7 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _metadata(config: TransferConfig, args: argparse.Namespace, step: int) -> dict[str, Any]:
-    return {
-        "version": __version__,
-        "seed": config.seed,
-        "iterations_done": step,
-        "content": str(args.content),
-        "styles": [str(s) for s in args.styles],
-        "settings": config.to_dict(),
-    }
+    return run_metadata(config, step, content=str(args.content), styles=[str(s) for s in args.styles])
 
 
 class ProgressBar:

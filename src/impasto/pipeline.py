@@ -24,7 +24,7 @@ from .objective import Objective
 from .optimize import ProgressCallback, optimize
 from .vgg import load_vgg19, min_input_side
 
-__all__ = ["Result", "stylize", "transfer"]
+__all__ = ["Result", "run_metadata", "stylize", "transfer"]
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,22 @@ class Result:
     config: TransferConfig
     """The settings used, with the seed that was drawn if none was given."""
 
-    def metadata(self) -> dict[str, Any]:
-        """What goes into the output PNG: settings, seed and version."""
-        return {"version": __version__, "seed": self.config.seed, "settings": self.config.to_dict()}
+    def metadata(self, **inputs: Any) -> dict[str, Any]:
+        """What goes into the output PNG; see `run_metadata`."""
+        return run_metadata(self.config, self.config.iterations, **inputs)
+
+
+def run_metadata(config: TransferConfig, iterations_done: int, **inputs: Any) -> dict[str, Any]:
+    """A run's record for the output PNG: version, seed, settings, iterations done, and `inputs`
+    (e.g. content="photo.jpg", styles=["painting.jpg"]). `TransferConfig(**record["settings"])`
+    rebuilds the settings."""
+    return {
+        "version": __version__,
+        "seed": config.seed,
+        "iterations_done": iterations_done,
+        **inputs,
+        "settings": config.to_dict(),
+    }
 
 
 def stylize(
