@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # A CPU build of torch; GPU users: install the CUDA torch of their choice into $(VENV) first.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src
 
 bench: setup
 	$(BIN)/python benchmarks/iteration.py

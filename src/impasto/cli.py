@@ -12,6 +12,7 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any, NoReturn, TextIO
 
 from . import __version__
@@ -39,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _layers_text(layers: dict[str, float]) -> str:
+def _layers_text(layers: Mapping[str, float]) -> str:
     return ",".join(layers)
 
 

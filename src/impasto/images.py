@@ -117,7 +117,9 @@ def _icc_to_srgb(image: Image.Image, profile: bytes) -> Image.Image:
         if image.mode == "LA":
             image = image.convert("RGBA")  # Little CMS has no gray-with-alpha transform
             mode = "RGBA"
-        return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode=mode)
+        converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode=mode)
+        if converted is not None:
+            return converted
     return image  # an unreadable profile: use the pixels as they are
 
 

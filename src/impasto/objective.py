@@ -23,6 +23,9 @@ class LossTerms:
     """One evaluation of the objective; `content`, `style` and `tv` are already weighted."""
 
     total: torch.Tensor
+    """The loss, a scalar tensor to back-propagate."""
+    value: float
+    """The loss as a number."""
     content: float
     style: float
     tv: float
@@ -98,4 +101,5 @@ class Objective:
             style = style + weight * loss
         tv = tv_loss(image) if self.tv_weight > 0 else image.new_zeros(())
         content, style, tv = self.content_weight * content, self.style_weight * style, self.tv_weight * tv
-        return LossTerms(content + style + tv, content.item(), style.item(), tv.item(), per_layer)
+        total = content + style + tv
+        return LossTerms(total, total.item(), content.item(), style.item(), tv.item(), per_layer)

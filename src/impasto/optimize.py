@@ -78,14 +78,13 @@ def optimize(
     terms: LossTerms | None = None
     scale: float | None = None
 
-    def closure() -> torch.Tensor:
+    def closure() -> float:
         nonlocal terms, last_good, scale
         opt.zero_grad(set_to_none=True)
         terms = objective(image)
-        if not math.isfinite(terms.total.item()):
+        if not math.isfinite(terms.value):
             raise NonFiniteLoss(
-                f"the loss became {terms.total.item()} at iteration {done + 1}: lower the weights "
-                f"or the learning rate",
+                f"the loss became {terms.value} at iteration {done + 1}: lower the weights or the learning rate",
                 *last_good,
             )
         last_good = (image.detach().clamp(0, 1), done)
@@ -98,7 +97,7 @@ def optimize(
             # later steps are invariant to the scale.
             scale = 0.01 * image.numel() / max(image.grad.abs().sum().item(), 1e-30)
         image.grad.mul_(scale)
-        return terms.total.detach() * scale
+        return terms.value * scale
 
     start = time.perf_counter()
     try:
@@ -107,7 +106,7 @@ def optimize(
             done += 1
             if callback is not None and terms is not None:
                 elapsed = time.perf_counter() - start
-                callback(Progress(done, iterations, terms.total.item(), terms.content, terms.style,
+                callback(Progress(done, iterations, terms.value, terms.content, terms.style,
                                   terms.tv, elapsed, image.detach().clamp(0, 1)))
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted after {last_good[1]} iterations", *last_good) from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from .device import resolve_device
 from .errors import ConfigError, ImageError, OptimizationError
 from .images import ImageSource, load_image, resize_longest, to_pil, to_tensor
 from .objective import Objective
-from .optimize import ProgressCallback, optimize
+from .optimize import Progress, ProgressCallback, optimize
 from .vgg import load_vgg19, min_input_side
 
 __all__ = ["Result", "run_metadata", "stylize", "transfer"]
@@ -83,48 +83,58 @@ def transfer(
     callback: ProgressCallback | None = None,
 ) -> Result:
     """Like `stylize`, returning the image as a tensor together with the settings used."""
-    styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    if not styles:
-        raise ConfigError("give at least one style image")
-    blend = config.style_blend or (1.0,) * len(styles)
-    if len(blend) != len(styles):
-        raise ConfigError(f"style_blend has {len(blend)} weights for {len(styles)} style images: give one per style")
+    styles = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
+    blend = _blend_weights(config, len(styles))
     config = config.with_seed()
     device = resolve_device(config.device)
+    content_t, styles_t = _load_images(content, styles, config, device)
 
-    content_image = resize_longest(load_image(content, config.max_pixels, "content"), config.size)
-    style_size = max(1, round(config.size * config.style_scale))
-    style_images = [resize_longest(load_image(s, config.max_pixels, "style"), style_size) for s in styles]
-    _check_sizes(config, content_image, style_images)
-
-    content_t = to_tensor(content_image, device)
-    styles_t = [to_tensor(image, device) for image in style_images]
     work_content, work_styles = content_t, styles_t
     if config.preserve_colors == "luminance":
         work_content, work_styles = luminance(content_t), [match_luminance(s, content_t) for s in styles_t]
     elif config.preserve_colors == "match":
         work_styles = [match_colors(s, content_t) for s in styles_t]
 
-    vgg = load_vgg19(config.weights, config.pooling, device)
-    shape = (content_image.height, content_image.width)
-    objective = Objective(
-        vgg, work_content, work_styles, blend, config.content_layers, config.style_layers,
-        config.content_weight, config.style_weight, config.tv_weight, shape,
-    )
-    init = _initial_image(config, work_content, work_styles[0])
-
     def finish(image: torch.Tensor) -> torch.Tensor:
         return restore_chroma(image, content_t) if config.preserve_colors == "luminance" else image
 
-    report = None
-    if callback is not None:
-        report = lambda event: callback(dataclasses.replace(event, image=finish(event.image)))  # noqa: E731
+    def report(event: Progress) -> None:
+        assert callback is not None
+        callback(dataclasses.replace(event, image=finish(event.image)))
+
+    objective = Objective(
+        load_vgg19(config.weights, config.pooling, device), work_content, work_styles, blend,
+        config.content_layers, config.style_layers, config.content_weight, config.style_weight,
+        config.tv_weight, image_shape=(content_t.shape[-2], content_t.shape[-1]),
+    )
+    init = _initial_image(config, work_content, work_styles[0])
     try:
-        image = optimize(objective, init, config.iterations, config.optimizer, config.lr, report)
+        image = optimize(objective, init, config.iterations, config.optimizer, config.lr,
+                         report if callback is not None else None)
     except OptimizationError as error:
         error.image = None if error.image is None else finish(error.image).cpu()
         raise
     return Result(finish(image).cpu(), config)
+
+
+def _blend_weights(config: TransferConfig, n_styles: int) -> tuple[float, ...]:
+    if n_styles == 0:
+        raise ConfigError("give at least one style image")
+    blend = config.style_blend or (1.0,) * n_styles
+    if len(blend) != n_styles:
+        raise ConfigError(f"style_blend has {len(blend)} weights for {n_styles} style images: give one per style")
+    return blend
+
+
+def _load_images(
+    content: ImageSource, styles: list[ImageSource], config: TransferConfig, device: torch.device
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The content at `size` and the styles at `size * style_scale`, as tensors on `device`."""
+    content_image = resize_longest(load_image(content, config.max_pixels, "content"), config.size)
+    style_size = max(1, round(config.size * config.style_scale))
+    style_images = [resize_longest(load_image(s, config.max_pixels, "style"), style_size) for s in styles]
+    _check_sizes(config, content_image, style_images)
+    return to_tensor(content_image, device), [to_tensor(image, device) for image in style_images]
 
 
 def _check_sizes(config: TransferConfig, content: Image.Image, styles: list[Image.Image]) -> None:
@@ -143,6 +153,7 @@ def _initial_image(config: TransferConfig, content: torch.Tensor, style: torch.T
     shape = content.shape
     if config.init == "noise":
         # White noise around mid-grey, drawn on the CPU so a seed gives the same start on any device.
+        assert config.seed is not None, "transfer() draws a seed first"
         generator = torch.Generator().manual_seed(config.seed)
         return (0.5 + 0.1 * torch.randn(shape, generator=generator)).to(content.device)
     if config.init == "content":

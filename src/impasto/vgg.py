@@ -100,6 +100,8 @@ class VGG19(nn.Module):
         pooling: 'max' as trained, or 'avg' (the paper's choice for image synthesis).
     """
 
+    mean: torch.Tensor
+
     def __init__(self, weights: dict[str, torch.Tensor], pooling: str = "max") -> None:
         super().__init__()
         if pooling not in ("max", "avg"):
@@ -109,8 +111,7 @@ class VGG19(nn.Module):
         in_channels = 3
         for name in CONV_LAYERS:
             conv = nn.Conv2d(in_channels, _CHANNELS[name], kernel_size=3, padding=1)
-            conv.weight.data.copy_(weights[f"{name}.weight"])
-            conv.bias.data.copy_(weights[f"{name}.bias"])
+            conv.load_state_dict({"weight": weights[f"{name}.weight"], "bias": weights[f"{name}.bias"]})
             self.convs[name] = conv
             in_channels = _CHANNELS[name]
         self.requires_grad_(False)  # only the image is optimised
