@@ -1,4 +1,5 @@
-"""Style transfer end to end: load and size the images, build the targets, optimise, finish.
+"""Style transfer, content reconstruction and texture synthesis, end to end: load and size the
+images, build the targets, optimise, finish. The three share one objective and one optimiser.
 
 This is the only module that knows the order of the steps.
 """
@@ -6,7 +7,7 @@ This is the only module that knows the order of the steps.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -16,7 +17,7 @@ from PIL import Image
 
 from . import __version__
 from .color import luminance, match_colors, match_luminance, restore_chroma
-from .config import TransferConfig
+from .config import INIT_MODES, PAPER_STYLE_LAYERS, TransferConfig, parse_layers
 from .device import resolve_device
 from .errors import ConfigError, ImageError, OptimizationError
 from .images import ImageSource, load_image, resize_longest, to_pil, to_tensor
@@ -24,17 +25,21 @@ from .objective import Objective
 from .optimize import Progress, ProgressCallback, optimize
 from .vgg import load_vgg19, min_input_side
 
-__all__ = ["Result", "run_metadata", "stylize", "transfer"]
+__all__ = ["Result", "reconstruct_content", "run_metadata", "stylize", "synthesize_texture", "transfer"]
 
 
 @dataclass(frozen=True)
 class Result:
-    """A finished transfer."""
+    """A finished optimisation."""
 
     image: torch.Tensor
     """(1, 3, H, W) RGB in [0, 1], on the CPU."""
     config: TransferConfig
     """The settings used, with the seed that was drawn if none was given."""
+
+    def to_pil(self) -> Image.Image:
+        """The image as an RGB PIL image."""
+        return to_pil(self.image)
 
     def metadata(self, **inputs: Any) -> dict[str, Any]:
         """What goes into the output PNG; see `run_metadata`."""
@@ -87,7 +92,8 @@ def transfer(
     blend = _blend_weights(config, len(styles))
     config = config.with_seed()
     device = resolve_device(config.device)
-    content_t, styles_t = _load_images(content, styles, config, device)
+    content_t = _load(content, "content", config.size, config, device)
+    styles_t = [_load(s, "style", _style_side(config, config.size), config, device) for s in styles]
 
     work_content, work_styles = content_t, styles_t
     if config.preserve_colors == "luminance":
@@ -98,16 +104,96 @@ def transfer(
     def finish(image: torch.Tensor) -> torch.Tensor:
         return restore_chroma(image, content_t) if config.preserve_colors == "luminance" else image
 
+    return _optimise(config, work_content, work_styles, blend, _shape(content_t), device, callback, finish)
+
+
+def reconstruct_content(
+    image: ImageSource,
+    layer: str = "conv4_2",
+    config: TransferConfig | None = None,
+    *,
+    callback: ProgressCallback | None = None,
+    **options: Any,
+) -> Result:
+    """Reconstruct `image` from its responses at one layer, starting from white noise.
+
+    The paper's Figure 1, content row: near-perfect from conv1_2, only the layout from conv5_2.
+    Settings as in `stylize` (size, iterations, seed, optimizer, ...); the loss is the content
+    loss at `layer` alone.
+    """
+    config = (config or TransferConfig()).replace(**options)
+    config = config.replace(content_layers={layer: 1.0}, content_weight=1.0, style_weight=0.0, tv_weight=0.0,
+                            init="noise", preserve_colors=None).with_seed()
+    device = resolve_device(config.device)
+    target = _load(image, "content", config.size, config, device)
+    return _optimise(config, target, [], (), _shape(target), device, callback)
+
+
+def synthesize_texture(
+    style: ImageSource,
+    layers: str | Sequence[str] = PAPER_STYLE_LAYERS,
+    size: int | tuple[int, int] | None = None,
+    config: TransferConfig | None = None,
+    *,
+    callback: ProgressCallback | None = None,
+    **options: Any,
+) -> Result:
+    """Synthesise a texture from the Gram matrices of `style` at `layers`, from white noise.
+
+    The paper's Figure 1, style row. `size` is the output's (width, height), free of the
+    painting's, or its longest side with the painting's aspect ratio (default: `config.size`).
+    The painting is resized so its longest side is the output's longest side x `style_scale`.
+    """
+    style_layers = parse_layers(layers) if isinstance(layers, str) else {name: 1 / len(layers) for name in layers}
+    if not style_layers:
+        raise ConfigError("give at least one style layer, e.g. conv1_1,conv2_1")
+    config = (config or TransferConfig()).replace(**options)
+    if isinstance(size, tuple):
+        width, height = size
+        if width <= 0 or height <= 0:
+            raise ConfigError(f"size must be positive, got {width}x{height}")
+        config = config.replace(size=max(width, height))
+    elif size is not None:
+        config = config.replace(size=size)
+    config = config.replace(style_layers=style_layers, content_weight=0.0, init="noise",
+                            preserve_colors=None).with_seed()
+    device = resolve_device(config.device)
+    painting = _load(style, "style", _style_side(config, config.size), config, device)
+    if not isinstance(size, tuple):  # the painting's aspect ratio at `size`
+        painting_height, painting_width = _shape(painting)
+        scale = config.size / max(painting_height, painting_width)
+        width, height = max(1, round(painting_width * scale)), max(1, round(painting_height * scale))
+    return _optimise(config, None, [painting], (1.0,), (height, width), device, callback)
+
+
+def _optimise(
+    config: TransferConfig,
+    content: torch.Tensor | None,
+    styles: list[torch.Tensor],
+    blend: Sequence[float],
+    shape: tuple[int, int],
+    device: torch.device,
+    callback: ProgressCallback | None,
+    finish: Callable[[torch.Tensor], torch.Tensor] = lambda image: image,
+) -> Result:
+    """Minimise the objective over an image of `shape` (height, width); `finish` post-processes
+    every image that leaves (progress previews, the result, the last good image on failure)."""
+    content_layers = list(config.content_layers) if config.content_weight > 0 else []
+    style_layers = list(config.style_layers) if config.style_weight > 0 else []
+    _check_size("output" if content is None else "content", shape, [*content_layers, *style_layers], "--size")
+    for image in styles:
+        _check_size("style", _shape(image), style_layers, "--size or --style-scale")
+
     def report(event: Progress) -> None:
         assert callback is not None
         callback(dataclasses.replace(event, image=finish(event.image)))
 
     objective = Objective(
-        load_vgg19(config.weights, config.pooling, device), work_content, work_styles, blend,
+        load_vgg19(config.weights, config.pooling, device), content, styles, blend,
         config.content_layers, config.style_layers, config.content_weight, config.style_weight,
-        config.tv_weight, image_shape=(content_t.shape[-2], content_t.shape[-1]),
+        config.tv_weight, image_shape=shape,
     )
-    init = _initial_image(config, work_content, work_styles[0])
+    init = _initial_image(config, shape, device, content, styles)
     try:
         image = optimize(objective, init, config.iterations, config.optimizer, config.lr,
                          report if callback is not None else None)
@@ -126,39 +212,49 @@ def _blend_weights(config: TransferConfig, n_styles: int) -> tuple[float, ...]:
     return blend
 
 
-def _load_images(
-    content: ImageSource, styles: list[ImageSource], config: TransferConfig, device: torch.device
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The content at `size` and the styles at `size * style_scale`, as tensors on `device`."""
-    content_image = resize_longest(load_image(content, config.max_pixels, "content"), config.size)
-    style_size = max(1, round(config.size * config.style_scale))
-    style_images = [resize_longest(load_image(s, config.max_pixels, "style"), style_size) for s in styles]
-    _check_sizes(config, content_image, style_images)
-    return to_tensor(content_image, device), [to_tensor(image, device) for image in style_images]
+def _style_side(config: TransferConfig, output_side: int) -> int:
+    return max(1, round(output_side * config.style_scale))
 
 
-def _check_sizes(config: TransferConfig, content: Image.Image, styles: list[Image.Image]) -> None:
-    deepest = max([*config.content_layers, *config.style_layers], key=lambda name: min_input_side([name]))
+def _load(source: ImageSource, role: str, side: int, config: TransferConfig, device: torch.device) -> torch.Tensor:
+    """An image resized to `side` px on its longest side, as a tensor on `device`."""
+    return to_tensor(resize_longest(load_image(source, config.max_pixels, role), side), device)
+
+
+def _shape(image: torch.Tensor) -> tuple[int, int]:
+    return image.shape[-2], image.shape[-1]
+
+
+def _check_size(role: str, shape: tuple[int, int], layers: list[str], option: str) -> None:
+    if not layers:
+        return
+    deepest = max(layers, key=lambda name: min_input_side([name]))
     needed = min_input_side([deepest])
-    named = [("content", content, "--size")] + [("style", s, "--size or --style-scale") for s in styles]
-    for role, image, option in named:
-        if min(image.size) < needed:
-            raise ImageError(
-                f"the {role} image is {image.width}x{image.height} px after resizing, too small for "
-                f"{deepest}, which needs at least {needed} px on each side: raise {option}"
-            )
+    height, width = shape
+    if min(height, width) < needed:
+        raise ImageError(
+            f"the {role} image is {width}x{height} px, too small for {deepest}, which needs at least "
+            f"{needed} px on each side: raise {option}"
+        )
 
 
-def _initial_image(config: TransferConfig, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-    shape = content.shape
+def _initial_image(
+    config: TransferConfig,
+    shape: tuple[int, int],
+    device: torch.device,
+    content: torch.Tensor | None,
+    styles: list[torch.Tensor],
+) -> torch.Tensor:
     if config.init == "noise":
         # White noise around mid-grey, drawn on the CPU so a seed gives the same start on any device.
-        assert config.seed is not None, "transfer() draws a seed first"
+        assert config.seed is not None, "a seed is drawn before the optimisation"
         generator = torch.Generator().manual_seed(config.seed)
-        return (0.5 + 0.1 * torch.randn(shape, generator=generator)).to(content.device)
-    if config.init == "content":
+        return (0.5 + 0.1 * torch.randn((1, 3, *shape), generator=generator)).to(device)
+    if config.init == "content" and content is not None:
         return content.clone()
-    if config.init == "style":
-        return F.interpolate(style, size=shape[-2:], mode="bilinear", antialias=True, align_corners=False)
+    if config.init == "style" and styles:
+        return F.interpolate(styles[0], size=shape, mode="bilinear", antialias=True, align_corners=False)
+    if config.init in INIT_MODES:
+        raise ConfigError(f"init {config.init!r} needs a {config.init} image")
     image = load_image(config.init, config.max_pixels, "init")
-    return to_tensor(image.resize((shape[-1], shape[-2]), Image.Resampling.LANCZOS), content.device)
+    return to_tensor(image.resize((shape[1], shape[0]), Image.Resampling.LANCZOS), device)
