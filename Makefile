@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	mkdir -p out
-	$(BIN)/impasto transfer examples/tubingen.jpg examples/starry_night.jpg \
+	$(BIN)/impasto transfer src/impasto/examples/tubingen.jpg src/impasto/examples/starry_night.jpg \
 		-o out/tubingen_starry_night.png --size 384 --iterations 250 --seed 0
 
 test: setup

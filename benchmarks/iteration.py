@@ -15,9 +15,6 @@ import platform
 import resource
 import subprocess
 import sys
-from pathlib import Path
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def measure(size: int, device: str, warmup: int, steps: int) -> dict[str, float | str]:
@@ -25,6 +22,7 @@ def measure(size: int, device: str, warmup: int, steps: int) -> dict[str, float 
     import torch
 
     import impasto
+    from impasto.images import EXAMPLES
 
     config = impasto.TransferConfig(size=size, iterations=warmup + steps, seed=0, device=device)
     elapsed: dict[int, float] = {}

@@ -8,10 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto.images import resize_longest, to_tensor
+from impasto.images import EXAMPLES, resize_longest, to_tensor
 from impasto.vgg import VGG19, load_vgg19
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture(autouse=True)

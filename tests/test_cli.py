@@ -81,3 +81,40 @@ def test_ctrl_c_writes_the_current_image_and_exits_130(tmp_path, content_path, s
     meta = impasto.read_metadata(out)
     assert meta["iterations_done"] > 0
     assert load_image(out, 10**6).size == (48, 36)
+
+
+def test_reconstruct_content_and_style(tmp_path, capsys, content_path, style_path) -> None:
+    content_out, style_out = tmp_path / "content.png", tmp_path / "texture.png"
+    assert main(["reconstruct", "content", str(content_path), "--layer", "relu3_2", "-o", str(content_out),
+                 "--size", "48", "--iterations", "2", "--seed", "1", "-q"]) == 0
+    assert main(["reconstruct", "style", str(style_path), "--layers", "conv1_1,conv2_1", "--size", "80x32",
+                 "-o", str(style_out), "--iterations", "2", "-q"]) == 0
+    content_meta, style_meta = impasto.read_metadata(content_out), impasto.read_metadata(style_out)
+    assert content_meta["reconstruct"] == "content" and content_meta["settings"]["content_layers"] == {"conv3_2": 1.0}
+    assert content_meta["settings"]["init"] == "noise" and content_meta["settings"]["style_weight"] == 0
+    assert style_meta["settings"]["style_layers"] == {"conv1_1": 0.5, "conv2_1": 0.5}
+    assert load_image(style_out, 10**6).size == (80, 32)
+    assert load_image(content_out, 10**6).size == (48, 36)
+
+
+def test_reconstruct_errors_are_one_line(tmp_path, capsys, style_path) -> None:
+    out = tmp_path / "x.png"
+    for argv, words in [
+        (["--layers", "conv9_1"], "unknown layer 'conv9_1'"),
+        (["--layers", ","], "valid layers: conv1_1"),
+        (["--size", "12x12"], "too small for conv5_1"),
+    ]:
+        assert main(["reconstruct", "style", str(style_path), "-o", str(out), "--iterations", "1", *argv]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_figure_writes_a_labelled_grid(tmp_path, capsys, content_path, style_path) -> None:
+    out = tmp_path / "fig.png"
+    assert main(["figure", "layers", "--content", str(content_path), "--style", str(style_path),
+                 "--size", "32", "--iterations", "2", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "panel 1/2 (content conv2_2)" in err and "panel 2/2 (content conv4_2)" in err
+    assert impasto.read_metadata(out)["figure"] == "layers"
+    assert load_image(out, 10**7).width >= 640

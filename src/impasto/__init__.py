@@ -20,7 +20,7 @@ from .errors import (
 )
 from .images import load_image, read_metadata, save_image
 from .optimize import Progress
-from .pipeline import Result, stylize, transfer
+from .pipeline import Result, reconstruct_content, stylize, synthesize_texture, transfer
 
 __all__ = [
     "ConfigError",
@@ -37,7 +37,9 @@ __all__ = [
     "__version__",
     "load_image",
     "read_metadata",
+    "reconstruct_content",
     "save_image",
     "stylize",
+    "synthesize_texture",
     "transfer",
 ]

@@ -12,26 +12,30 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from . import __version__
 from .config import COLOR_MODES, INIT_MODES, OPTIMIZERS, POOLINGS, TransferConfig
 from .errors import ConfigError, ImpastoError, Interrupted, OptimizationError
-from .images import check_output_path, save_image
-from .optimize import Progress
-from .pipeline import run_metadata, transfer
+from .figures import FIGURE_DEFAULTS, FIGURES, make_figure
+from .images import EXAMPLES, check_output_path, save_image
+from .optimize import Progress, ProgressCallback
+from .pipeline import Result, reconstruct_content, run_metadata, synthesize_texture, transfer
 
 __all__ = ["main"]
 
 DEFAULTS = TransferConfig()
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+PAINTINGS = ("starry_night.jpg", "the_scream.jpg", "shipwreck.jpg")
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the problem and where to look, no usage dump."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
         # Let '-1e3' be a (negative) value rather than an option, as Python 3.14 does (cpython#124693).
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -40,30 +44,30 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _layers_text(layers: Mapping[str, float]) -> str:
-    return ",".join(layers)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="impasto", description="Neural style transfer (Gatys, Ecker & Bethge, CVPR 2016).")
     parser.add_argument("--version", action="version", version=f"impasto {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    _add_transfer(commands)
+    _add_reconstruct(commands)
+    _add_figure(commands)
+    info = commands.add_parser("info", help="versions, devices and where the weights come from")
+    info.set_defaults(handler=_info)
+    return parser
 
+
+def _add_transfer(commands: Any) -> None:
     run = commands.add_parser(
         "transfer",
         help="paint a photo in the style of one or more paintings",
         description="Paint CONTENT in the style of STYLE (several styles are blended).",
         epilog="example: impasto transfer photo.jpg starry_night.jpg -o out.png --size 256",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     run.add_argument("content", help="the photo (content image)")
     run.add_argument("styles", nargs="+", metavar="STYLE", help="the painting(s) (style images)")
-    run.add_argument("-o", "--output", required=True, help="output image (.png keeps the settings in its metadata)")
+    _output_option(run)
     d = DEFAULTS
-    size = run.add_argument_group("size and time")
-    size.add_argument("--size", type=int, default=d.size, help="longest side of the output in px")
-    size.add_argument("--iterations", type=int, default=d.iterations, help="optimisation steps")
-    size.add_argument("--max-pixels", type=int, default=d.max_pixels, help="refuse input images with more pixels")
+    run.add_argument("--size", type=int, default=d.size, help="longest side of the output in px")
     weights = run.add_argument_group("loss (the paper's alpha, beta and layers)")
     weights.add_argument("--content-weight", type=float, default=d.content_weight, help="alpha; 0 = texture synthesis")
     weights.add_argument("--style-weight", type=float, default=d.style_weight, help="beta")
@@ -77,31 +81,108 @@ def build_parser() -> argparse.ArgumentParser:
     style.add_argument("--style-scale", type=float, default=d.style_scale, help="style image size relative to --size")
     style.add_argument("--preserve-colors", choices=COLOR_MODES,
                        help="keep the photo's colours: transfer luminance only, or recolour the style first")
-    optim = run.add_argument_group("optimisation")
-    optim.add_argument("--init", default=d.init, metavar="{noise,content,style,FILE}", help="start image")
+    _optimisation_options(run, d, init=True)
+    _system_options(run, d)
+    run.set_defaults(handler=_transfer)
+
+
+def _add_reconstruct(commands: Any) -> None:
+    reconstruct = commands.add_parser(
+        "reconstruct", help="what a layer keeps of an image: content reconstruction or texture synthesis",
+        description="Reconstruct an image from white noise, from one layer's responses (content) or from "
+                    "Gram matrices (style): the paper's Figure 1.",
+    )
+    kinds = reconstruct.add_subparsers(dest="kind", required=True, parser_class=_Parser, metavar="KIND")
+    content = kinds.add_parser(
+        "content", help="match one layer's responses",
+        epilog="example: impasto reconstruct content photo.jpg --layer conv4_2 -o layout.png --size 256",
+    )
+    content.add_argument("image", help="the image to reconstruct")
+    _output_option(content)
+    content.add_argument("--layer", default="conv4_2", help="the layer whose responses are matched")
+    content.add_argument("--size", type=int, default=DEFAULTS.size, help="longest side of the output in px")
+    content.set_defaults(handler=_reconstruct_content)
+    style = kinds.add_parser(
+        "style", help="texture synthesis: match Gram matrices",
+        epilog="example: impasto reconstruct style painting.jpg --layers conv1_1,conv2_1,conv3_1 --size 512x128 "
+               "-o strip.png",
+    )
+    style.add_argument("image", help="the painting whose texture is synthesised")
+    _output_option(style)
+    style.add_argument("--layers", default=_layers_text(DEFAULTS.style_layers), help="comma-separated style layers")
+    style.add_argument("--size", type=_size_spec, default=DEFAULTS.size, metavar="N|WxH",
+                       help="output size: longest side (the painting's aspect ratio) or width x height")
+    style.add_argument("--style-scale", type=float, default=DEFAULTS.style_scale,
+                       help="painting size relative to the output's longest side")
+    style.set_defaults(handler=_reconstruct_style)
+    for kind in (content, style):
+        _optimisation_options(kind, DEFAULTS, init=False)
+        _system_options(kind, DEFAULTS)
+
+
+def _add_figure(commands: Any) -> None:
+    figure = commands.add_parser(
+        "figure", help="make one of the paper's figures as a labelled grid",
+        description="Make one of the paper's figures: reconstructions (Fig. 1), styles (Fig. 3), tradeoff "
+                    "(Fig. 4), layers (Fig. 5), init (Fig. 6). Defaults are the paper's settings at a size a "
+                    "CPU makes in minutes; the bundled images are used unless you give others.",
+        epilog="example: impasto figure reconstructions --size 128 -o fig1.png",
+    )
+    figure.add_argument("name", choices=FIGURES, metavar="NAME", help=f"one of: {', '.join(FIGURES)}")
+    _output_option(figure)
+    figure.add_argument("--content", default=str(EXAMPLES / "tubingen.jpg"), help="the photo")
+    figure.add_argument("--style", dest="styles", action="append",
+                        help="a painting; repeat for several (default: the bundled paintings)")
+    figure.add_argument("--size", type=int, default=FIGURE_DEFAULTS.size, help="longest side of each panel in px")
+    _optimisation_options(figure, FIGURE_DEFAULTS, init=False)
+    _system_options(figure, FIGURE_DEFAULTS, save_every=False)
+    figure.set_defaults(handler=_figure)
+
+
+def _output_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, help="output image (.png keeps the settings in its metadata)")
+
+
+def _optimisation_options(parser: argparse.ArgumentParser, d: TransferConfig, init: bool) -> None:
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--iterations", type=int, default=d.iterations, help="optimisation steps")
+    if init:
+        optim.add_argument("--init", default=d.init, metavar="{noise,content,style,FILE}", help="start image")
     optim.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimiser")
     optim.add_argument("--learning-rate", type=float, help="step size (default: 1 for lbfgs, 0.02 for adam)")
     optim.add_argument("--seed", type=int,
                        help="random seed; a seed repeats a run exactly (default: drawn, and stored in the PNG)")
     optim.add_argument("--pooling", choices=POOLINGS, default=d.pooling, help="VGG pooling")
-    system = run.add_argument_group("system")
+
+
+def _system_options(parser: argparse.ArgumentParser, d: TransferConfig, save_every: bool = True) -> None:
+    system = parser.add_argument_group("system")
     system.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps")
     system.add_argument("--weights", help="VGG-19 state dict file (default: the bundled Caffe weights)")
-    system.add_argument("--save-every", type=int, default=d.save_every, metavar="N",
-                        help="also write OUTPUT_<step> every N iterations (0: never)")
+    system.add_argument("--max-pixels", type=int, default=d.max_pixels, help="refuse input images with more pixels")
+    if save_every:
+        system.add_argument("--save-every", type=int, default=d.save_every, metavar="N",
+                            help="also write OUTPUT_<step> every N iterations (0: never)")
     system.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    run.set_defaults(handler=_transfer)
 
-    info = commands.add_parser("info", help="versions, devices and where the weights come from")
-    info.set_defaults(handler=_info)
-    return parser
+
+def _layers_text(layers: Mapping[str, float]) -> str:
+    return ",".join(layers)
+
+
+def _size_spec(text: str) -> int | tuple[int, int]:
+    match = re.fullmatch(r"(\d+)(?:x(\d+))?", text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected N (longest side) or WxH, e.g. 256 or 512x128, got {text!r}")
+    width, height = match.groups()
+    return int(width) if height is None else (int(width), int(height))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        return int(args.handler(args))
     except ImpastoError as error:
         print(f"impasto: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -110,12 +191,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _config(args: argparse.Namespace) -> TransferConfig:
+def _config(args: argparse.Namespace, base: TransferConfig = DEFAULTS, **overrides: Any) -> TransferConfig:
+    """`base` with every option the command has and the user set (or that defaults to a value)."""
     fields = {f.name for f in dataclasses.fields(TransferConfig)}
     options = {name: value for name, value in vars(args).items() if name in fields and value is not None}
-    if args.style_blend is not None:
+    options.update(overrides)
+    if getattr(args, "style_blend", None) is not None:
         options["style_blend"] = tuple(_number(w, "--style-blend") for w in args.style_blend.split(","))
-    return TransferConfig(**options).with_seed()
+    return base.replace(**options).with_seed()
 
 
 def _number(text: str, option: str) -> float:
@@ -127,8 +210,32 @@ def _number(text: str, option: str) -> float:
 
 def _transfer(args: argparse.Namespace) -> int:
     config = _config(args)
-    inputs = [args.content, *args.styles] + ([config.init] if config.init not in INIT_MODES else [])
-    output = check_output_path(args.output, inputs)
+    init_file = [] if config.init in INIT_MODES else [config.init]
+    output = check_output_path(args.output, [args.content, *args.styles, *init_file])
+    record = {"content": str(args.content), "styles": [str(s) for s in args.styles]}
+    return _run(args, config, output, record, lambda callback: transfer(args.content, args.styles, config, callback))
+
+
+def _reconstruct_content(args: argparse.Namespace) -> int:
+    config = _config(args).replace(content_layers=args.layer)
+    output = check_output_path(args.output, [args.image])
+    record = {"reconstruct": "content", "image": str(args.image), "layer": args.layer}
+    return _run(args, config, output, record,
+                lambda callback: reconstruct_content(args.image, args.layer, config, callback=callback))
+
+
+def _reconstruct_style(args: argparse.Namespace) -> int:
+    size = args.size if isinstance(args.size, tuple) else None  # else the painting's aspect ratio
+    config = _config(args, size=max(size) if size else args.size)
+    output = check_output_path(args.output, [args.image])
+    record = {"reconstruct": "style", "image": str(args.image), "layers": args.layers, "output_size": args.size}
+    return _run(args, config, output, record,
+                lambda callback: synthesize_texture(args.image, args.layers, size, config, callback=callback))
+
+
+def _run(args: argparse.Namespace, config: TransferConfig, output: Path, record: dict[str, Any],
+         run: Callable[[ProgressCallback], Result]) -> int:
+    """Run one optimisation with a progress bar and intermediate images; write the result."""
     bar = None if args.quiet else ProgressBar(sys.stderr)
     started = time.perf_counter()
 
@@ -137,16 +244,16 @@ def _transfer(args: argparse.Namespace) -> int:
             bar.update(event)
         if config.save_every and event.step % config.save_every == 0 and event.step < event.total:
             path = output.with_name(f"{output.stem}_{event.step:04d}{output.suffix}")
-            save_image(event.image, path, _metadata(config, args, event.step))
+            save_image(event.image, path, run_metadata(config, event.step, **record))
 
     try:
-        result = transfer(args.content, args.styles, config, on_progress)
+        result = run(on_progress)
     except OptimizationError as error:
         if bar is not None:
             bar.close()
         if error.image is None:
             raise
-        save_image(error.image, output, _metadata(config, args, error.step))
+        save_image(error.image, output, run_metadata(config, error.step, **record))
         if isinstance(error, Interrupted):
             print(f"impasto: interrupted: wrote the image after {error.step} iterations to {output}", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -155,15 +262,39 @@ def _transfer(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if bar is not None:
         bar.close()
-    save_image(result.image, output, _metadata(result.config, args, result.config.iterations))
+    save_image(result.image, output, result.metadata(**record))
     height, width = result.image.shape[-2:]
     print(f"wrote {output} ({width}x{height}, {result.config.iterations} iterations in "
           f"{time.perf_counter() - started:.0f} s, seed {result.config.seed})", file=sys.stderr)
     return 0
 
 
-def _metadata(config: TransferConfig, args: argparse.Namespace, step: int) -> dict[str, Any]:
-    return run_metadata(config, step, content=str(args.content), styles=[str(s) for s in args.styles])
+def _figure(args: argparse.Namespace) -> int:
+    config = _config(args, FIGURE_DEFAULTS)
+    styles = args.styles or [str(EXAMPLES / name) for name in (PAINTINGS if args.name == "styles" else PAINTINGS[:1])]
+    output = check_output_path(args.output, [args.content, *styles])
+    bar = None if args.quiet else ProgressBar(sys.stderr)
+    started = time.perf_counter()
+
+    def on_progress(number: int, total: int, caption: str, event: Progress) -> None:
+        if bar is not None:
+            bar.update(event, prefix=f"panel {number}/{total} ({caption})")
+
+    try:
+        image = make_figure(args.name, args.content, styles, config, on_progress)
+    except OptimizationError as error:
+        if bar is not None:
+            bar.close()
+        reason = "interrupted" if isinstance(error, Interrupted) else f"error: {error}"
+        print(f"impasto: {reason}; no figure written", file=sys.stderr)
+        return EXIT_INTERRUPTED if isinstance(error, Interrupted) else EXIT_FAILED
+    if bar is not None:
+        bar.close()
+    save_image(image, output, run_metadata(config, config.iterations, figure=args.name, content=str(args.content),
+                                           styles=[str(s) for s in styles]))
+    print(f"wrote {output} ({image.width}x{image.height}, figure {args.name} in "
+          f"{time.perf_counter() - started:.0f} s, seed {config.seed})", file=sys.stderr)
+    return 0
 
 
 class ProgressBar:
@@ -172,18 +303,21 @@ class ProgressBar:
     def __init__(self, stream: TextIO, width: int = 24) -> None:
         self.stream, self.width = stream, width
         self.live = stream.isatty()
-        self.last_tenth = -1
+        self.last: tuple[str, int] | None = None  # (prefix, tenth) of the last line printed
 
-    def update(self, event: Progress) -> None:
+    def update(self, event: Progress, prefix: str = "") -> None:
         filled = round(self.width * event.step / max(event.total, 1))
         eta = "?" if event.eta == float("inf") else _clock(event.eta)
-        line = (f"{event.step:>{len(str(event.total))}}/{event.total} [{'#' * filled}{'.' * (self.width - filled)}] "
-                f"loss {event.loss:.3g} (content {event.content:.3g}, style {event.style:.3g}"
-                f"{f', tv {event.tv:.3g}' if event.tv else ''}) {event.rate:.2f} it/s ETA {eta}")
+        line = (f"{prefix + ' ' if prefix else ''}{event.step:>{len(str(event.total))}}/{event.total} "
+                f"[{'#' * filled}{'.' * (self.width - filled)}] loss {event.loss:.3g} (content {event.content:.3g}, "
+                f"style {event.style:.3g}{f', tv {event.tv:.3g}' if event.tv else ''}) {event.rate:.2f} it/s "
+                f"ETA {eta}")
         if self.live:
-            self.stream.write(f"\r{line}\x1b[K")
-        elif (tenth := 10 * event.step // max(event.total, 1)) != self.last_tenth:
-            self.last_tenth = tenth
+            new_panel = self.last is not None and self.last[0] != prefix
+            self.stream.write(f"{chr(10) if new_panel else ''}\r{line}\x1b[K")
+            self.last = (prefix, 0)
+        elif (key := (prefix, 10 * event.step // max(event.total, 1))) != self.last:
+            self.last = key
             self.stream.write(line + "\n")
         self.stream.flush()
 
@@ -218,4 +352,5 @@ def _info(args: argparse.Namespace) -> int:
     except ImpastoError as error:
         weights = f"missing: {error}"
     print(f"weights  {weights}")
+    print(f"examples {EXAMPLES}")
     return 0

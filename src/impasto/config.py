@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import ConfigError
-from .vgg import canonical_layer
+from .vgg import LAYERS, canonical_layer
 
 __all__ = [
     "COLOR_MODES",
@@ -141,7 +141,7 @@ def parse_layers(text: str) -> dict[str, float]:
     """Parse 'conv1_1,conv2_1' (equal weights summing to 1) or 'conv1_1:0.5,conv2_1:2'."""
     items = [item.strip() for item in text.split(",") if item.strip()]
     if not items:
-        raise ConfigError(f"expected comma-separated layer names such as conv4_2, got {text!r}")
+        raise ConfigError(f"expected comma-separated layer names, got {text!r}; valid layers: {', '.join(LAYERS)}")
     layers: dict[str, float] = {}
     for item in items:
         name, sep, weight = item.partition(":")

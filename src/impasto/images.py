@@ -22,6 +22,7 @@ from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageErro
 from .errors import ImageError
 
 __all__ = [
+    "EXAMPLES",
     "ImageSource",
     "check_output_path",
     "load_image",
@@ -36,6 +37,8 @@ ImageSource = str | os.PathLike | Image.Image | torch.Tensor
 """A path, a PIL image, or a tensor (3, H, W) / (1, 3, H, W) in [0, 1]."""
 
 METADATA_KEY = "impasto"
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+"""The bundled example images: tubingen.jpg (a photo), starry_night.jpg, the_scream.jpg, shipwreck.jpg."""
 
 
 def load_image(source: ImageSource, max_pixels: int, role: str = "input") -> Image.Image:
