@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,11 +79,16 @@ class TransferConfig:
     """Largest input image accepted, in pixels (decompression-bomb guard)."""
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("content_layers", _check_layer_map("content_layers", self.content_layers))
-        set_("style_layers", _check_layer_map("style_layers", self.style_layers))
-        if self.style_blend is not None:
-            set_("style_blend", tuple(float(w) for w in self.style_blend))
+        # Normalise to plain, JSON-able values: canonical layer maps, float tuples, str paths.
+        normal = {
+            "content_layers": _check_layer_map("content_layers", self.content_layers),
+            "style_layers": _check_layer_map("style_layers", self.style_layers),
+            "style_blend": None if self.style_blend is None else tuple(float(w) for w in self.style_blend),
+            "init": os.fspath(self.init) if isinstance(self.init, os.PathLike) else self.init,
+            "weights": os.fspath(self.weights) if isinstance(self.weights, os.PathLike) else self.weights,
+        }
+        for name, value in normal.items():
+            object.__setattr__(self, name, value)
         self._check()
 
     def _check(self) -> None:
