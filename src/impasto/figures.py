@@ -136,16 +136,12 @@ def make_figure(
     rows: dict[str, list[tuple[str, Image.Image]]] = {}
     for panel, image in zip(panels, images, strict=True):
         rows.setdefault(panel.row, []).append((panel.caption, image))
-    title = f"impasto figure {name}: {_settings_line(config)}"
+    title = (f"impasto figure {name}: {config.size} px, {config.iterations} {config.optimizer} iterations, "
+             f"seed {config.seed}, {config.pooling} pooling, init {config.init}")
     if balanced is not config:
-        title += f"; alpha x {(PAPER_SIZE / config.size) ** 2:.3g} for the paper's balance at {PAPER_SIZE} px"
+        title += (f", alpha {config.content_weight:g} x {(PAPER_SIZE / config.size) ** 2:.3g} for the paper's balance "
+                  f"at {PAPER_SIZE} px, beta {config.style_weight:g} unless a panel says otherwise")
     return _grid(title, [(f"{role}: {label}", image) for role, label, image in inputs], rows)
-
-
-def _settings_line(config: TransferConfig) -> str:
-    return (f"{config.size} px, {config.iterations} {config.optimizer} iterations, seed {config.seed}, "
-            f"{config.pooling} pooling, alpha {config.content_weight:g}, beta {config.style_weight:g} "
-            f"(unless a panel says otherwise), init {config.init}")
 
 
 def _name(source: ImageSource) -> str:
