@@ -118,3 +118,27 @@ def test_figure_writes_a_labelled_grid(tmp_path, capsys, content_path, style_pat
     assert "panel 1/2 (content conv2_2)" in err and "panel 2/2 (content conv4_2)" in err
     assert impasto.read_metadata(out)["figure"] == "layers"
     assert load_image(out, 10**7).width >= 640
+
+
+def test_transfer_with_masks_scale_split_and_color_match(tmp_path, content_path, style_path, scream_path) -> None:
+    sky, town = content_path.with_name("tubingen_sky.png"), content_path.with_name("tubingen_town.png")
+    styles = [str(style_path), str(scream_path)]
+    for options in (["--mask", str(sky), "--mask", str(town)],
+                    ["--scale-split", "conv3_1", "--style-scale", "1,2"],
+                    ["--preserve-colors", "match", "--color-match", "chol"]):
+        out = tmp_path / "out.png"
+        assert main(["transfer", str(content_path), *styles, "-o", str(out), *TINY, "-q", *options]) == 0
+        settings = impasto.read_metadata(out)["settings"]
+        assert settings["masks"] == ([str(sky), str(town)] if "--mask" in options else None)
+        assert settings["scale_split"] == ("conv3_1" if "--scale-split" in options else None)
+        assert settings["style_scale"] == ([1.0, 2.0] if "--style-scale" in options else 1.0)
+        assert settings["color_match"] == ("chol" if "--color-match" in options else "pca")
+
+
+def test_figure_controls_and_mask_misuse(tmp_path, capsys) -> None:
+    out = tmp_path / "controls.png"
+    assert main(["figure", "controls", "--size", "32", "--iterations", "1", "-q", "-o", str(out)]) == 0
+    assert impasto.read_metadata(out)["styles"][1].endswith("the_scream.jpg")
+    capsys.readouterr()
+    assert main(["figure", "layers", "--mask", "x.png", "-o", str(tmp_path / "x.png")]) == 2
+    assert "--mask applies to the controls figure only" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from . import __version__
+from .color import COLOR_MATCH_METHODS
 from .config import COLOR_MODES, INIT_MODES, OPTIMIZERS, POOLINGS, TransferConfig
 from .errors import ConfigError, ImpastoError, Interrupted, OptimizationError
 from .figures import FIGURE_DEFAULTS, FIGURES, make_figure
@@ -78,9 +79,19 @@ def _add_transfer(commands: Any) -> None:
                          help="comma-separated layers (equal weights), or name:weight,...")
     style = run.add_argument_group("style")
     style.add_argument("--style-blend", help="weights of the style images, e.g. 0.7,0.3 (default: equal)")
-    style.add_argument("--style-scale", type=float, default=d.style_scale, help="style image size relative to --size")
-    style.add_argument("--preserve-colors", choices=COLOR_MODES,
-                       help="keep the photo's colours: transfer luminance only, or recolour the style first")
+    style.add_argument("--style-scale", default=str(d.style_scale),
+                       help="style image size relative to --size: one value, or one per style (e.g. 0.5,2)")
+    controls = run.add_argument_group("perceptual controls (Gatys et al. 2017)")
+    controls.add_argument("--mask", dest="masks", action="append", metavar="IMAGE",
+                          help="where a style goes: white on black, drawn on the content; one per style, in "
+                               "order; regions no mask covers keep the content")
+    controls.add_argument("--scale-split", metavar="LAYER",
+                          help="with two styles: the first gives the style layers before LAYER (fine scales), "
+                               "the second LAYER and deeper (coarse), e.g. conv3_1")
+    controls.add_argument("--preserve-colors", choices=COLOR_MODES,
+                          help="keep the photo's colours: transfer luminance only, or recolour the style first")
+    controls.add_argument("--color-match", choices=COLOR_MATCH_METHODS, default=d.color_match,
+                          help="matrix square root of --preserve-colors match")
     _optimisation_options(run, d, init=True)
     _system_options(run, d)
     run.set_defaults(handler=_transfer)
@@ -124,7 +135,8 @@ def _add_figure(commands: Any) -> None:
     figure = commands.add_parser(
         "figure", help="make one of the paper's figures as a labelled grid",
         description="Make one of the paper's figures: reconstructions (Fig. 1), styles (Fig. 3), tradeoff "
-                    "(Fig. 4), layers (Fig. 5), init (Fig. 6). Defaults are the paper's settings at a size a "
+                    "(Fig. 4), layers (Fig. 5), init (Fig. 6), or controls (Gatys et al. 2017: spatial, scale and "
+                    "colour control). Defaults are the paper's settings at a size a "
                     "CPU makes in minutes; the bundled images are used unless you give others.",
         epilog="example: impasto figure reconstructions --size 128 -o fig1.png",
     )
@@ -133,6 +145,9 @@ def _add_figure(commands: Any) -> None:
     figure.add_argument("--content", default=str(EXAMPLES / "tubingen.jpg"), help="the photo")
     figure.add_argument("--style", dest="styles", action="append",
                         help="a painting; repeat for several (default: the bundled paintings)")
+    figure.add_argument("--mask", dest="masks", action="append", metavar="IMAGE",
+                        help="controls: the mask of each of the two styles (default with the bundled photo: its "
+                             "sky and the rest)")
     figure.add_argument("--size", type=int, default=FIGURE_DEFAULTS.size, help="longest side of each panel in px")
     _optimisation_options(figure, FIGURE_DEFAULTS, init=False)
     _system_options(figure, FIGURE_DEFAULTS, save_every=False)
@@ -196,8 +211,11 @@ def _config(args: argparse.Namespace, base: TransferConfig = DEFAULTS, **overrid
     fields = {f.name for f in dataclasses.fields(TransferConfig)}
     options = {name: value for name, value in vars(args).items() if name in fields and value is not None}
     options.update(overrides)
-    if getattr(args, "style_blend", None) is not None:
-        options["style_blend"] = tuple(_number(w, "--style-blend") for w in args.style_blend.split(","))
+    for name in ("style_blend", "style_scale"):
+        if isinstance(options.get(name), str):
+            options[name] = tuple(_number(w, f"--{name.replace('_', '-')}") for w in options[name].split(","))
+    if options.get("masks") is not None:
+        options["masks"] = tuple(options["masks"])
     return base.replace(**options).with_seed()
 
 
@@ -211,7 +229,7 @@ def _number(text: str, option: str) -> float:
 def _transfer(args: argparse.Namespace) -> int:
     config = _config(args)
     init_file = [] if config.init in INIT_MODES else [config.init]
-    output = check_output_path(args.output, [args.content, *args.styles, *init_file])
+    output = check_output_path(args.output, [args.content, *args.styles, *init_file, *(config.masks or ())])
     record = {"content": str(args.content), "styles": [str(s) for s in args.styles]}
     return _run(args, config, output, record, lambda callback: transfer(args.content, args.styles, config, callback))
 
@@ -271,8 +289,11 @@ def _run(args: argparse.Namespace, config: TransferConfig, output: Path, record:
 
 def _figure(args: argparse.Namespace) -> int:
     config = _config(args, FIGURE_DEFAULTS)
-    styles = args.styles or [str(EXAMPLES / name) for name in (PAINTINGS if args.name == "styles" else PAINTINGS[:1])]
-    output = check_output_path(args.output, [args.content, *styles])
+    if args.masks and args.name != "controls":
+        raise ConfigError(f"--mask applies to the controls figure only, not to {args.name}")
+    default_count = {"styles": 3, "controls": 2}.get(args.name, 1)
+    styles = args.styles or [str(EXAMPLES / name) for name in PAINTINGS[:default_count]]
+    output = check_output_path(args.output, [args.content, *styles, *(args.masks or ())])
     bar = None if args.quiet else ProgressBar(sys.stderr)
     started = time.perf_counter()
 
@@ -281,7 +302,7 @@ def _figure(args: argparse.Namespace) -> int:
             bar.update(event, prefix=f"panel {number}/{total} ({caption})")
 
     try:
-        image = make_figure(args.name, args.content, styles, config, on_progress)
+        image = make_figure(args.name, args.content, styles, config, on_progress, args.masks)
     except OptimizationError as error:
         if bar is not None:
             bar.close()

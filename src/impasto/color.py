@@ -2,9 +2,11 @@
 
 Two ways to keep the content's colours:
 - luminance-only transfer: transfer on the luminance channel (YIQ's Y), with the style's luminance
-  matched in mean and spread to the content's, then put the content's chroma (I, Q) back;
+  histogram matched to the content's, then put the content's chroma (I, Q) back;
 - colour matching: before transfer, recolour each style image with the affine map that gives its
-  pixels the content's mean and covariance.
+  pixels the content's mean and covariance. The map's matrix is one of three square roots of the
+  covariances: 'chol' (Cholesky factors), 'pca' (eigenvectors scaled by the square roots of the
+  eigenvalues) or 'sym' (symmetric square roots, as in image analogies).
 
 Images are (1, 3, H, W) RGB in [0, 1].
 """
@@ -13,7 +15,20 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["luminance", "match_colors", "match_luminance", "restore_chroma", "rgb_to_yiq", "yiq_to_rgb"]
+from .errors import ConfigError
+
+__all__ = [
+    "COLOR_MATCH_METHODS",
+    "luminance",
+    "match_colors",
+    "match_histogram",
+    "match_luminance",
+    "restore_chroma",
+    "rgb_to_yiq",
+    "yiq_to_rgb",
+]
+
+COLOR_MATCH_METHODS = ("chol", "pca", "sym")
 
 _RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
@@ -36,10 +51,24 @@ def luminance(image: torch.Tensor) -> torch.Tensor:
 
 
 def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Gray image of the style's luminance, shifted and scaled to the content's mean and std."""
+    """Gray image of the style's luminance with its histogram matched to the content's."""
     y_style, y_content = rgb_to_yiq(style)[:, :1], rgb_to_yiq(content)[:, :1]
-    matched = (y_style - y_style.mean()) / y_style.std().clamp_min(1e-5) * y_content.std() + y_content.mean()
-    return matched.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
+    return match_histogram(y_style, y_content).clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
+
+
+def match_histogram(values: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """`values` remapped so their distribution is `reference`'s (any shapes; ranks are kept)."""
+    flat = values.flatten()
+    ranks = torch.empty_like(flat, dtype=torch.long)
+    ranks[flat.argsort()] = torch.arange(flat.numel(), device=flat.device)
+    quantiles = (ranks.to(flat.dtype) + 0.5) / flat.numel()
+    sorted_reference = reference.flatten().sort().values
+    positions = (quantiles * sorted_reference.numel() - 0.5).clamp(0, sorted_reference.numel() - 1)
+    low = positions.floor().long()
+    high = (low + 1).clamp(max=sorted_reference.numel() - 1)
+    fraction = positions - low.to(positions.dtype)
+    matched = sorted_reference[low] * (1 - fraction) + sorted_reference[high] * fraction
+    return matched.reshape(values.shape)
 
 
 def restore_chroma(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
@@ -49,16 +78,27 @@ def restore_chroma(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tenso
     return yiq_to_rgb(yiq).clamp(0, 1)
 
 
-def match_colors(style: torch.Tensor, content: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+def match_colors(style: torch.Tensor, content: torch.Tensor, method: str = "pca", eps: float = 1e-5) -> torch.Tensor:
     """Recolour `style` so its pixels have the mean and covariance of `content`'s.
 
-    Uses the symmetric matrix square roots: x -> C_c^1/2 C_s^-1/2 (x - mu_s) + mu_c.
+    x -> A (x - mu_s) + mu_c with A C_s A^T = C_c; `method` picks A: 'chol' (L_c L_s^-1, Cholesky
+    factors), 'pca' (Q_c D_c^1/2 D_s^-1/2 Q_s^T, eigendecompositions) or 'sym' (C_c^1/2 C_s^-1/2,
+    symmetric square roots).
     """
+    if method not in COLOR_MATCH_METHODS:
+        raise ConfigError(f"color_match must be one of {', '.join(COLOR_MATCH_METHODS)}, got {method!r}")
     pixels_s, pixels_c = style.reshape(3, -1), content.reshape(3, -1)  # (3, M)
     mu_s, mu_c = pixels_s.mean(1, keepdim=True), pixels_c.mean(1, keepdim=True)
-    cov_s = torch.cov(pixels_s) + eps * torch.eye(3, device=style.device)
-    cov_c = torch.cov(pixels_c) + eps * torch.eye(3, device=style.device)
-    transform = _sqrtm(cov_c) @ torch.linalg.inv(_sqrtm(cov_s))
+    eye = eps * torch.eye(3, device=style.device, dtype=style.dtype)
+    cov_s, cov_c = torch.cov(pixels_s) + eye, torch.cov(pixels_c) + eye
+    if method == "chol":
+        transform = torch.linalg.cholesky(cov_c) @ torch.linalg.inv(torch.linalg.cholesky(cov_s))
+    elif method == "pca":
+        values_s, vectors_s = torch.linalg.eigh(cov_s)
+        values_c, vectors_c = torch.linalg.eigh(cov_c)
+        transform = vectors_c @ torch.diag((values_c / values_s).clamp_min(0).sqrt()) @ vectors_s.T
+    else:
+        transform = _sqrtm(cov_c) @ torch.linalg.inv(_sqrtm(cov_s))
     return (transform @ (pixels_s - mu_s) + mu_c).reshape(style.shape).clamp(0, 1)
 
 

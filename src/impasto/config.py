@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .color import COLOR_MATCH_METHODS
 from .errors import ConfigError
 from .vgg import LAYERS, canonical_layer
 
@@ -66,10 +67,18 @@ class TransferConfig:
     )
     style_blend: tuple[float, ...] | None = None
     """Relative weight of each style image; None weighs them equally."""
-    style_scale: float = 1.0
-    """Size of the style images relative to the output's longest side."""
+    style_scale: float | tuple[float, ...] = 1.0
+    """Size of the style images relative to the output's longest side: one for all, or one each."""
+    scale_split: str | None = None
+    """Scale control with two styles: the first gives the layers before this one (fine scales), the
+    second this layer and those after it (coarse scales)."""
+    masks: tuple[str, ...] | None = None
+    """Spatial control: one mask image per style (white where that style goes); unmasked regions
+    keep the content."""
     pooling: Literal["max", "avg"] = "max"
     preserve_colors: Literal["luminance", "match"] | None = None
+    color_match: Literal["chol", "pca", "sym"] = "pca"
+    """The matrix square root of `preserve_colors='match'`."""
     device: str = "auto"
     weights: str | None = None
     """Path of a full-precision VGG-19 state dict; None uses the bundled Caffe weights."""
@@ -84,6 +93,9 @@ class TransferConfig:
             "content_layers": _check_layer_map("content_layers", self.content_layers),
             "style_layers": _check_layer_map("style_layers", self.style_layers),
             "style_blend": None if self.style_blend is None else tuple(float(w) for w in self.style_blend),
+            "style_scale": _float_or_tuple(self.style_scale),
+            "scale_split": None if self.scale_split is None else canonical_layer(self.scale_split),
+            "masks": None if self.masks is None else tuple(os.fspath(mask) for mask in self.masks),
             "init": os.fspath(self.init) if isinstance(self.init, os.PathLike) else self.init,
             "weights": os.fspath(self.weights) if isinstance(self.weights, os.PathLike) else self.weights,
         }
@@ -100,7 +112,13 @@ class TransferConfig:
             _non_negative_float(name, getattr(self, name))
         if self.learning_rate is not None:
             _positive_float("learning_rate", self.learning_rate)
-        _positive_float("style_scale", self.style_scale)
+        for scale in self.style_scales(1):
+            _positive_float("style_scale", scale)
+        _choice("color_match", self.color_match, COLOR_MATCH_METHODS)
+        if self.scale_split is not None and self.scale_split not in self.style_layers:
+            raise ConfigError(
+                f"scale_split {self.scale_split} is not one of the style layers ({', '.join(self.style_layers)})"
+            )
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("pooling", self.pooling, POOLINGS)
         if self.preserve_colors is not None:
@@ -122,6 +140,12 @@ class TransferConfig:
         if self.learning_rate is not None:
             return self.learning_rate
         return 1.0 if self.optimizer == "lbfgs" else 0.02
+
+    def style_scales(self, n_styles: int) -> tuple[float, ...]:
+        """One style scale per style image."""
+        if isinstance(self.style_scale, tuple):
+            return self.style_scale
+        return (self.style_scale,) * n_styles
 
     def with_seed(self) -> TransferConfig:
         """These settings with a random seed drawn if none is set, so the run can be repeated."""
@@ -170,6 +194,12 @@ def _check_layer_map(what: str, layers: Mapping[str, float] | str) -> dict[str, 
             raise ConfigError(f"{what}: weight of {name} must be a non-negative number, got {weight}")
         checked[canonical_layer(name)] = float(weight)
     return checked
+
+
+def _float_or_tuple(value: float | tuple[float, ...] | list[float]) -> float | tuple[float, ...]:
+    if isinstance(value, (tuple, list)):
+        return value[0] if len(value) == 1 else tuple(value)
+    return value
 
 
 def _finite(value: object) -> bool:

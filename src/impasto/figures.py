@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .color import COLOR_MATCH_METHODS
 from .config import PAPER_STYLE_LAYERS, TransferConfig
 from .errors import ConfigError
-from .images import ImageSource, load_image, resize_longest
-from .optimize import Progress
+from .images import EXAMPLES, ImageSource, load_image, resize_longest, to_tensor
+from .optimize import Progress, ProgressCallback
 from .pipeline import Result, reconstruct_content, synthesize_texture, transfer
 
 __all__ = ["FIGURES", "FIGURE_DEFAULTS", "FigureProgress", "make_figure"]
@@ -103,12 +105,47 @@ def _styles(content: ImageSource, styles: list[ImageSource], config: TransferCon
     return [_Panel("styles", _name(style), partial(transfer, content, style, config)) for style in styles]
 
 
+def _controls(content: ImageSource, styles: list[ImageSource], config: TransferConfig) -> list[_Panel]:
+    """Gatys et al. 2017: spatial, scale and colour control."""
+    if len(styles) < 2 or config.masks is None or len(config.masks) != 2:
+        raise ConfigError("the controls figure needs two styles and two masks (one per style)")
+    first, second = styles[:2]
+    plain = config.replace(masks=None)
+    mask = to_tensor(resize_longest(load_image(config.masks[0], config.max_pixels, "mask"), config.size))
+    panels = [
+        _Panel("spatial control", f"mask of {_name(first)}", partial(_show, mask, plain)),
+        _Panel("spatial control", f"{_name(first)} in the mask, {_name(second)} outside",
+               partial(transfer, content, [first, second], config)),
+    ]
+    # Scale control balances the layers, which strengthens the style: a tenth of beta shows the photo.
+    split = plain.replace(scale_split="conv3_1", style_weight=plain.style_weight / 10)
+    row = f"scale control (split at conv3_1, beta {split.style_weight:g})"
+    panels += [
+        _Panel(row, f"fine {_name(first)}, coarse {_name(second)}", partial(transfer, content, [first, second], split)),
+        _Panel(row, f"fine {_name(second)}, coarse {_name(first)}", partial(transfer, content, [second, first], split)),
+        _Panel(row, f"{_name(first)}: fine at 1x, coarse at 2x",
+               partial(transfer, content, [first, first], split.replace(style_scale=(1.0, 2.0)))),
+    ]
+    colours = [("no colour control", plain), ("luminance only", plain.replace(preserve_colors="luminance"))]
+    colours += [(f"colour match ({method})", plain.replace(preserve_colors="match", color_match=method))
+                for method in COLOR_MATCH_METHODS]
+    panels += [_Panel("colour control", label, partial(transfer, content, first, settings))
+               for label, settings in colours]
+    return panels
+
+
+def _show(image: torch.Tensor, config: TransferConfig, callback: ProgressCallback | None = None) -> Result:
+    """A panel that shows an image as it is (a mask, say)."""
+    return Result(image.expand(-1, 3, -1, -1), config)
+
+
 FIGURES: dict[str, Callable[[ImageSource, list[ImageSource], TransferConfig], list[_Panel]]] = {
     "reconstructions": _reconstructions,
     "tradeoff": _tradeoff,
     "layers": _layers,
     "init": _init,
     "styles": _styles,
+    "controls": _controls,
 }
 
 
@@ -118,13 +155,21 @@ def make_figure(
     styles: Sequence[ImageSource],
     config: TransferConfig = FIGURE_DEFAULTS,
     progress: FigureProgress | None = None,
+    masks: Sequence[str] | None = None,
 ) -> Image.Image:
-    """Run every panel of figure `name` and lay them out in one labelled image."""
+    """Run every panel of figure `name` and lay them out in one labelled image.
+
+    `masks` (two paths) are for the `controls` figure; with the bundled photo they default to its
+    sky and the rest.
+    """
     if name not in FIGURES:
         raise ConfigError(f"unknown figure {name!r}; valid figures: {', '.join(FIGURES)}")
     if not styles:
         raise ConfigError("give at least one style image")
-    config = config.with_seed()
+    bundled_photo = isinstance(content, (str, Path)) and Path(content) == EXAMPLES / "tubingen.jpg"
+    if name == "controls" and masks is None and bundled_photo:
+        masks = [str(EXAMPLES / "tubingen_sky.png"), str(EXAMPLES / "tubingen_town.png")]
+    config = config.replace(masks=tuple(masks) if name == "controls" and masks else None).with_seed()
     inputs = [("content", _name(content), load_image(content, config.max_pixels, "content"))]
     inputs += [("style", _name(s), load_image(s, config.max_pixels, "style")) for s in styles]
     balanced = _paper_balance(config) if name != "reconstructions" else config

@@ -30,7 +30,7 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.5 * (_at_least_float32(features) - target).pow(2).sum()
 
 
-def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, positions: int) -> torch.Tensor:
+def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, positions: float) -> torch.Tensor:
     """E_l = sum (G - A)^2 / (4 N_l^2 M_l^2) (paper eq. 4).
 
     Args:

@@ -21,9 +21,9 @@ from .config import INIT_MODES, PAPER_STYLE_LAYERS, TransferConfig, parse_layers
 from .device import resolve_device
 from .errors import ConfigError, ImageError, OptimizationError
 from .images import ImageSource, load_image, resize_longest, to_pil, to_tensor
-from .objective import Objective
+from .objective import Objective, StyleImage
 from .optimize import Progress, ProgressCallback, optimize
-from .vgg import load_vgg19, min_input_side
+from .vgg import LAYERS, load_vgg19, min_input_side
 
 __all__ = ["Result", "reconstruct_content", "run_metadata", "stylize", "synthesize_texture", "transfer"]
 
@@ -90,21 +90,27 @@ def transfer(
     """Like `stylize`, returning the image as a tensor together with the settings used."""
     styles = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
     blend = _blend_weights(config, len(styles))
+    scales = _per_style(config.style_scales(len(styles)), len(styles), "style_scale")
+    layer_sets = _scale_layers(config, len(styles))
     config = config.with_seed()
     device = resolve_device(config.device)
     content_t = _load(content, "content", config.size, config, device)
-    styles_t = [_load(s, "style", _style_side(config, config.size), config, device) for s in styles]
+    styles_t = [_load(s, "style", _style_side(scale, config.size), config, device)
+                for s, scale in zip(styles, scales, strict=True)]
+    masks = _load_masks(config, len(styles), _shape(content_t), device)
 
     work_content, work_styles = content_t, styles_t
     if config.preserve_colors == "luminance":
         work_content, work_styles = luminance(content_t), [match_luminance(s, content_t) for s in styles_t]
     elif config.preserve_colors == "match":
-        work_styles = [match_colors(s, content_t) for s in styles_t]
+        work_styles = [match_colors(s, content_t, config.color_match) for s in styles_t]
 
     def finish(image: torch.Tensor) -> torch.Tensor:
         return restore_chroma(image, content_t) if config.preserve_colors == "luminance" else image
 
-    return _optimise(config, work_content, work_styles, blend, _shape(content_t), device, callback, finish)
+    style_images = [StyleImage(image, weight, layers, mask)
+                    for image, weight, layers, mask in zip(work_styles, blend, layer_sets, masks, strict=True)]
+    return _optimise(config, work_content, style_images, _shape(content_t), device, callback, finish)
 
 
 def reconstruct_content(
@@ -126,7 +132,7 @@ def reconstruct_content(
                             init="noise", preserve_colors=None).with_seed()
     device = resolve_device(config.device)
     target = _load(image, "content", config.size, config, device)
-    return _optimise(config, target, [], (), _shape(target), device, callback)
+    return _optimise(config, target, [], _shape(target), device, callback)
 
 
 def synthesize_texture(
@@ -158,19 +164,19 @@ def synthesize_texture(
     config = config.replace(style_layers=style_layers, content_weight=0.0, init="noise",
                             preserve_colors=None).with_seed()
     device = resolve_device(config.device)
-    painting = _load(style, "style", _style_side(config, config.size), config, device)
+    scale = _per_style(config.style_scales(1), 1, "style_scale")[0]
+    painting = _load(style, "style", _style_side(scale, config.size), config, device)
     if not isinstance(size, tuple):  # the painting's aspect ratio at `size`
         painting_height, painting_width = _shape(painting)
         scale = config.size / max(painting_height, painting_width)
         width, height = max(1, round(painting_width * scale)), max(1, round(painting_height * scale))
-    return _optimise(config, None, [painting], (1.0,), (height, width), device, callback)
+    return _optimise(config, None, [StyleImage(painting)], (height, width), device, callback)
 
 
 def _optimise(
     config: TransferConfig,
     content: torch.Tensor | None,
-    styles: list[torch.Tensor],
-    blend: Sequence[float],
+    styles: list[StyleImage],
     shape: tuple[int, int],
     device: torch.device,
     callback: ProgressCallback | None,
@@ -181,17 +187,17 @@ def _optimise(
     content_layers = list(config.content_layers) if config.content_weight > 0 else []
     style_layers = list(config.style_layers) if config.style_weight > 0 else []
     _check_size("output" if content is None else "content", shape, [*content_layers, *style_layers], "--size")
-    for image in styles:
-        _check_size("style", _shape(image), style_layers, "--size or --style-scale")
+    for style in styles:
+        _check_size("style", _shape(style.image), style_layers, "--size or --style-scale")
 
     def report(event: Progress) -> None:
         assert callback is not None
         callback(dataclasses.replace(event, image=finish(event.image)))
 
     objective = Objective(
-        load_vgg19(config.weights, config.pooling, device), content, styles, blend,
+        load_vgg19(config.weights, config.pooling, device), content, styles,
         config.content_layers, config.style_layers, config.content_weight, config.style_weight,
-        config.tv_weight, image_shape=shape,
+        config.tv_weight, image_shape=shape, balance_layers=config.scale_split is not None,
     )
     init = _initial_image(config, shape, device, content, styles)
     try:
@@ -212,8 +218,51 @@ def _blend_weights(config: TransferConfig, n_styles: int) -> tuple[float, ...]:
     return blend
 
 
-def _style_side(config: TransferConfig, output_side: int) -> int:
-    return max(1, round(output_side * config.style_scale))
+def _style_side(scale: float, output_side: int) -> int:
+    return max(1, round(output_side * scale))
+
+
+def _per_style(values: tuple[float, ...], n_styles: int, name: str) -> tuple[float, ...]:
+    if len(values) != n_styles:
+        raise ConfigError(f"{name} has {len(values)} values for {n_styles} style images: give one, or one per style")
+    return values
+
+
+def _scale_layers(config: TransferConfig, n_styles: int) -> list[frozenset[str] | None]:
+    """Scale control: the layers each style gives (None: all)."""
+    if config.scale_split is None:
+        return [None] * n_styles
+    if n_styles != 2:
+        raise ConfigError(f"scale_split needs two style images (fine, then coarse), got {n_styles}")
+    split = LAYERS.index(config.scale_split)
+    fine = frozenset(name for name in config.style_layers if LAYERS.index(name) < split)
+    if not fine:
+        raise ConfigError(f"scale_split {config.scale_split} leaves no style layer for the first (fine) style")
+    return [fine, frozenset(config.style_layers) - fine]
+
+
+def _load_masks(
+    config: TransferConfig, n_styles: int, shape: tuple[int, int], device: torch.device
+) -> list[torch.Tensor | None]:
+    """Spatial control: one mask per style, gray (1, 1, H, W) in [0, 1] at the output's `shape`."""
+    if config.masks is None:
+        return [None] * n_styles
+    if len(config.masks) != n_styles:
+        raise ConfigError(f"got {len(config.masks)} masks for {n_styles} style images: give one mask per style")
+    if config.style_blend is not None:
+        raise ConfigError("style_blend does not apply with masks: each style has its own region")
+    height, width = shape
+    masks: list[torch.Tensor | None] = []
+    for path in config.masks:
+        mask = load_image(path, config.max_pixels, "mask")
+        if abs(mask.width / mask.height - width / height) > 0.02 * width / height:
+            raise ImageError(
+                f"mask {path!r} is {mask.width}x{mask.height}, another shape than the content's {width}x{height}: "
+                f"draw it on the content image (any size with its aspect ratio)"
+            )
+        gray = mask.convert("L").resize((width, height), Image.Resampling.BILINEAR)
+        masks.append(to_tensor(gray.convert("RGB"), device)[:, :1])
+    return masks
 
 
 def _load(source: ImageSource, role: str, side: int, config: TransferConfig, device: torch.device) -> torch.Tensor:
@@ -243,7 +292,7 @@ def _initial_image(
     shape: tuple[int, int],
     device: torch.device,
     content: torch.Tensor | None,
-    styles: list[torch.Tensor],
+    styles: list[StyleImage],
 ) -> torch.Tensor:
     if config.init == "noise":
         # White noise around mid-grey, drawn on the CPU so a seed gives the same start on any device.
@@ -253,7 +302,7 @@ def _initial_image(
     if config.init == "content" and content is not None:
         return content.clone()
     if config.init == "style" and styles:
-        return F.interpolate(styles[0], size=shape, mode="bilinear", antialias=True, align_corners=False)
+        return F.interpolate(styles[0].image, size=shape, mode="bilinear", antialias=True, align_corners=False)
     if config.init in INIT_MODES:
         raise ConfigError(f"init {config.init!r} needs a {config.init} image")
     image = load_image(config.init, config.max_pixels, "init")
