@@ -142,3 +142,13 @@ def test_figure_controls_and_mask_misuse(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(["figure", "layers", "--mask", "x.png", "-o", str(tmp_path / "x.png")]) == 2
     assert "--mask applies to the controls figure only" in capsys.readouterr().err
+
+
+def test_output_files_get_the_usual_permissions(tmp_path, content_path, style_path) -> None:
+    out = tmp_path / "out.png"
+    umask = os.umask(0o022)
+    try:
+        assert main(["transfer", str(content_path), str(style_path), "-o", str(out), *TINY, "-q"]) == 0
+    finally:
+        os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o644

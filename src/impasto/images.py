@@ -212,11 +212,19 @@ def save_image(
     try:
         with os.fdopen(descriptor, "wb") as file:
             picture.save(file, format=Image.registered_extensions()[extension], **options)
+        os.chmod(temporary, _new_file_mode())  # mkstemp makes it private (0600); give it a normal file's mode
         os.replace(temporary, out)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _new_file_mode() -> int:
+    """The mode a newly created file gets under the current umask (0644 under the usual 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
