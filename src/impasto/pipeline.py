@@ -129,7 +129,7 @@ def reconstruct_content(
     """
     config = (config or TransferConfig()).replace(**options)
     config = config.replace(content_layers={layer: 1.0}, content_weight=1.0, style_weight=0.0, tv_weight=0.0,
-                            init="noise", preserve_colors=None).with_seed()
+                            init="noise", preserve_colors=None, masks=None, scale_split=None).with_seed()
     device = resolve_device(config.device)
     target = _load(image, "content", config.size, config, device)
     return _optimise(config, target, [], _shape(target), device, callback)
@@ -162,7 +162,7 @@ def synthesize_texture(
     elif size is not None:
         config = config.replace(size=size)
     config = config.replace(style_layers=style_layers, content_weight=0.0, init="noise",
-                            preserve_colors=None).with_seed()
+                            preserve_colors=None, masks=None, scale_split=None).with_seed()
     device = resolve_device(config.device)
     scale = _per_style(config.style_scales(1), 1, "style_scale")[0]
     painting = _load(style, "style", _style_side(scale, config.size), config, device)
