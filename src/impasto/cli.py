@@ -32,11 +32,22 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 PAINTINGS = ("starry_night.jpg", "the_scream.jpg", "shipwreck.jpg")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only where it has one and the help does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        no_default = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if no_default or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the problem and where to look, no usage dump."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
         # Let '-1e3' be a (negative) value rather than an option, as Python 3.14 does (cpython#124693).
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -68,30 +79,61 @@ def _add_transfer(commands: Any) -> None:
     run.add_argument("styles", nargs="+", metavar="STYLE", help="the painting(s) (style images)")
     _output_option(run)
     d = DEFAULTS
-    run.add_argument("--size", type=int, default=d.size, help="longest side of the output in px")
+    run.add_argument("--size", type=int, default=d.size, metavar="N", help="longest side of the output in px")
     weights = run.add_argument_group("loss (the paper's alpha, beta and layers)")
-    weights.add_argument("--content-weight", type=float, default=d.content_weight, help="alpha; 0 = texture synthesis")
-    weights.add_argument("--style-weight", type=float, default=d.style_weight, help="beta")
-    weights.add_argument("--tv-weight", type=float, default=d.tv_weight, help="total-variation smoothing")
-    weights.add_argument("--content-layers", default=_layers_text(d.content_layers),
-                         help="comma-separated layers, optionally name:weight")
-    weights.add_argument("--style-layers", default=_layers_text(d.style_layers),
-                         help="comma-separated layers (equal weights), or name:weight,...")
+    weights.add_argument(
+        "--content-weight", type=float, default=d.content_weight, metavar="ALPHA", help="alpha; 0 = texture synthesis"
+    )
+    weights.add_argument("--style-weight", type=float, default=d.style_weight, metavar="BETA", help="beta")
+    weights.add_argument("--tv-weight", type=float, default=d.tv_weight, metavar="W", help="total-variation smoothing")
+    weights.add_argument(
+        "--content-layers",
+        default=_layers_text(d.content_layers),
+        metavar="LAYERS",
+        help="comma-separated layers, optionally name:weight",
+    )
+    weights.add_argument(
+        "--style-layers",
+        default=_layers_text(d.style_layers),
+        metavar="LAYERS",
+        help="comma-separated layers (equal weights), or name:weight,...",
+    )
     style = run.add_argument_group("style")
-    style.add_argument("--style-blend", help="weights of the style images, e.g. 0.7,0.3 (default: equal)")
-    style.add_argument("--style-scale", default=str(d.style_scale),
-                       help="style image size relative to --size: one value, or one per style (e.g. 0.5,2)")
+    style.add_argument(
+        "--style-blend", metavar="W,W,...", help="weights of the style images, e.g. 0.7,0.3 (default: equal)"
+    )
+    style.add_argument(
+        "--style-scale",
+        default=str(d.style_scale),
+        metavar="S[,S...]",
+        help="style image size relative to --size: one value, or one per style (e.g. 0.5,2)",
+    )
     controls = run.add_argument_group("perceptual controls (Gatys et al. 2017)")
-    controls.add_argument("--mask", dest="masks", action="append", metavar="IMAGE",
-                          help="where a style goes: white on black, drawn on the content; one per style, in "
-                               "order; regions no mask covers keep the content")
-    controls.add_argument("--scale-split", metavar="LAYER",
-                          help="with two styles: the first gives the style layers before LAYER (fine scales), "
-                               "the second LAYER and deeper (coarse), e.g. conv3_1")
-    controls.add_argument("--preserve-colors", choices=COLOR_MODES,
-                          help="keep the photo's colours: transfer luminance only, or recolour the style first")
-    controls.add_argument("--color-match", choices=COLOR_MATCH_METHODS, default=d.color_match,
-                          help="matrix square root of --preserve-colors match")
+    controls.add_argument(
+        "--mask",
+        dest="masks",
+        action="append",
+        metavar="IMAGE",
+        help="where a style goes: white on black, drawn on the content; one per style, in "
+        "order; regions no mask covers keep the content",
+    )
+    controls.add_argument(
+        "--scale-split",
+        metavar="LAYER",
+        help="with two styles: the first gives the style layers before LAYER (fine scales), "
+        "the second LAYER and deeper (coarse), e.g. conv3_1",
+    )
+    controls.add_argument(
+        "--preserve-colors",
+        choices=COLOR_MODES,
+        help="keep the photo's colours: transfer luminance only, or recolour the style first",
+    )
+    controls.add_argument(
+        "--color-match",
+        choices=COLOR_MATCH_METHODS,
+        default=d.color_match,
+        help="matrix square root of --preserve-colors match",
+    )
     _optimisation_options(run, d, init=True)
     _system_options(run, d)
     run.set_defaults(handler=_transfer)
@@ -99,32 +141,49 @@ def _add_transfer(commands: Any) -> None:
 
 def _add_reconstruct(commands: Any) -> None:
     reconstruct = commands.add_parser(
-        "reconstruct", help="what a layer keeps of an image: content reconstruction or texture synthesis",
+        "reconstruct",
+        help="what a layer keeps of an image: content reconstruction or texture synthesis",
         description="Reconstruct an image from white noise, from one layer's responses (content) or from "
-                    "Gram matrices (style): the paper's Figure 1.",
+        "Gram matrices (style): the paper's Figure 1.",
     )
     kinds = reconstruct.add_subparsers(dest="kind", required=True, parser_class=_Parser, metavar="KIND")
     content = kinds.add_parser(
-        "content", help="match one layer's responses",
+        "content",
+        help="match one layer's responses",
         epilog="example: impasto reconstruct content photo.jpg --layer conv4_2 -o layout.png --size 256",
     )
     content.add_argument("image", help="the image to reconstruct")
     _output_option(content)
     content.add_argument("--layer", default="conv4_2", help="the layer whose responses are matched")
-    content.add_argument("--size", type=int, default=DEFAULTS.size, help="longest side of the output in px")
+    content.add_argument(
+        "--size", type=int, default=DEFAULTS.size, metavar="N", help="longest side of the output in px"
+    )
     content.set_defaults(handler=_reconstruct_content)
     style = kinds.add_parser(
-        "style", help="texture synthesis: match Gram matrices",
+        "style",
+        help="texture synthesis: match Gram matrices",
         epilog="example: impasto reconstruct style painting.jpg --layers conv1_1,conv2_1,conv3_1 --size 512x128 "
-               "-o strip.png",
+        "-o strip.png",
     )
     style.add_argument("image", help="the painting whose texture is synthesised")
     _output_option(style)
-    style.add_argument("--layers", default=_layers_text(DEFAULTS.style_layers), help="comma-separated style layers")
-    style.add_argument("--size", type=_size_spec, default=DEFAULTS.size, metavar="N|WxH",
-                       help="output size: longest side (the painting's aspect ratio) or width x height")
-    style.add_argument("--style-scale", type=float, default=DEFAULTS.style_scale,
-                       help="painting size relative to the output's longest side")
+    style.add_argument(
+        "--layers", default=_layers_text(DEFAULTS.style_layers), metavar="LAYERS", help="comma-separated style layers"
+    )
+    style.add_argument(
+        "--size",
+        type=_size_spec,
+        default=DEFAULTS.size,
+        metavar="N|WxH",
+        help="output size: longest side (the painting's aspect ratio) or width x height",
+    )
+    style.add_argument(
+        "--style-scale",
+        type=float,
+        default=DEFAULTS.style_scale,
+        metavar="S",
+        help="painting size relative to the output's longest side",
+    )
     style.set_defaults(handler=_reconstruct_style)
     for kind in (content, style):
         _optimisation_options(kind, DEFAULTS, init=False)
@@ -133,51 +192,78 @@ def _add_reconstruct(commands: Any) -> None:
 
 def _add_figure(commands: Any) -> None:
     figure = commands.add_parser(
-        "figure", help="make one of the paper's figures as a labelled grid",
+        "figure",
+        help="make one of the paper's figures as a labelled grid",
         description="Make one of the paper's figures: reconstructions (Fig. 1), styles (Fig. 3), tradeoff "
-                    "(Fig. 4), layers (Fig. 5), init (Fig. 6), or controls (Gatys et al. 2017: spatial, scale and "
-                    "colour control). Defaults are the paper's settings at a size a "
-                    "CPU makes in minutes; the bundled images are used unless you give others.",
+        "(Fig. 4), layers (Fig. 5), init (Fig. 6), or controls (Gatys et al. 2017: spatial, scale and "
+        "colour control). Defaults are the paper's settings at a size a "
+        "CPU makes in minutes; the bundled images are used unless you give others.",
         epilog="example: impasto figure reconstructions --size 128 -o fig1.png",
     )
     figure.add_argument("name", choices=FIGURES, metavar="NAME", help=f"one of: {', '.join(FIGURES)}")
     _output_option(figure)
-    figure.add_argument("--content", default=str(EXAMPLES / "tubingen.jpg"), help="the photo")
-    figure.add_argument("--style", dest="styles", action="append",
-                        help="a painting; repeat for several (default: the bundled paintings)")
-    figure.add_argument("--mask", dest="masks", action="append", metavar="IMAGE",
-                        help="controls: the mask of each of the two styles (default with the bundled photo: its "
-                             "sky and the rest)")
-    figure.add_argument("--size", type=int, default=FIGURE_DEFAULTS.size, help="longest side of each panel in px")
+    figure.add_argument("--content", metavar="IMAGE", help="the photo (default: the bundled photo of Tübingen)")
+    figure.add_argument(
+        "--style",
+        dest="styles",
+        action="append",
+        metavar="IMAGE",
+        help="a painting; repeat for several (default: the bundled paintings)",
+    )
+    figure.add_argument(
+        "--mask",
+        dest="masks",
+        action="append",
+        metavar="IMAGE",
+        help="controls: the mask of each of the two styles (default with the bundled photo: its sky and the rest)",
+    )
+    figure.add_argument(
+        "--size", type=int, default=FIGURE_DEFAULTS.size, metavar="N", help="longest side of each panel in px"
+    )
     _optimisation_options(figure, FIGURE_DEFAULTS, init=False)
     _system_options(figure, FIGURE_DEFAULTS, save_every=False)
     figure.set_defaults(handler=_figure)
 
 
 def _output_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", required=True, help="output image (.png keeps the settings in its metadata)")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="output image (.png keeps the settings in its metadata)"
+    )
 
 
 def _optimisation_options(parser: argparse.ArgumentParser, d: TransferConfig, init: bool) -> None:
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--iterations", type=int, default=d.iterations, help="optimisation steps")
+    optim.add_argument("--iterations", type=int, default=d.iterations, metavar="N", help="optimisation steps")
     if init:
         optim.add_argument("--init", default=d.init, metavar="{noise,content,style,FILE}", help="start image")
     optim.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimiser")
-    optim.add_argument("--learning-rate", type=float, help="step size (default: 1 for lbfgs, 0.02 for adam)")
-    optim.add_argument("--seed", type=int,
-                       help="random seed; a seed repeats a run exactly (default: drawn, and stored in the PNG)")
+    optim.add_argument(
+        "--learning-rate", type=float, metavar="LR", help="step size (default: 1 for lbfgs, 0.02 for adam)"
+    )
+    optim.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="random seed; a seed repeats a run exactly (default: drawn, and stored in the PNG)",
+    )
     optim.add_argument("--pooling", choices=POOLINGS, default=d.pooling, help="VGG pooling")
 
 
 def _system_options(parser: argparse.ArgumentParser, d: TransferConfig, save_every: bool = True) -> None:
     system = parser.add_argument_group("system")
-    system.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps")
-    system.add_argument("--weights", help="VGG-19 state dict file (default: the bundled Caffe weights)")
-    system.add_argument("--max-pixels", type=int, default=d.max_pixels, help="refuse input images with more pixels")
+    system.add_argument("--device", default=d.device, metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+    system.add_argument("--weights", metavar="FILE", help="VGG-19 state dict file (default: the bundled Caffe weights)")
+    system.add_argument(
+        "--max-pixels", type=int, default=d.max_pixels, metavar="N", help="refuse input images with more pixels"
+    )
     if save_every:
-        system.add_argument("--save-every", type=int, default=d.save_every, metavar="N",
-                            help="also write OUTPUT_<step> every N iterations (0: never)")
+        system.add_argument(
+            "--save-every",
+            type=int,
+            default=d.save_every,
+            metavar="N",
+            help="also write OUTPUT_<step> every N iterations (0: never)",
+        )
     system.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -238,8 +324,13 @@ def _reconstruct_content(args: argparse.Namespace) -> int:
     config = _config(args).replace(content_layers=args.layer)
     output = check_output_path(args.output, [args.image])
     record = {"reconstruct": "content", "image": str(args.image), "layer": args.layer}
-    return _run(args, config, output, record,
-                lambda callback: reconstruct_content(args.image, args.layer, config, callback=callback))
+    return _run(
+        args,
+        config,
+        output,
+        record,
+        lambda callback: reconstruct_content(args.image, args.layer, config, callback=callback),
+    )
 
 
 def _reconstruct_style(args: argparse.Namespace) -> int:
@@ -247,12 +338,22 @@ def _reconstruct_style(args: argparse.Namespace) -> int:
     config = _config(args, size=max(size) if size else args.size)
     output = check_output_path(args.output, [args.image])
     record = {"reconstruct": "style", "image": str(args.image), "layers": args.layers, "output_size": args.size}
-    return _run(args, config, output, record,
-                lambda callback: synthesize_texture(args.image, args.layers, size, config, callback=callback))
+    return _run(
+        args,
+        config,
+        output,
+        record,
+        lambda callback: synthesize_texture(args.image, args.layers, size, config, callback=callback),
+    )
 
 
-def _run(args: argparse.Namespace, config: TransferConfig, output: Path, record: dict[str, Any],
-         run: Callable[[ProgressCallback], Result]) -> int:
+def _run(
+    args: argparse.Namespace,
+    config: TransferConfig,
+    output: Path,
+    record: dict[str, Any],
+    run: Callable[[ProgressCallback], Result],
+) -> int:
     """Run one optimisation with a progress bar and intermediate images; write the result."""
     bar = None if args.quiet else ProgressBar(sys.stderr)
     started = time.perf_counter()
@@ -275,15 +376,19 @@ def _run(args: argparse.Namespace, config: TransferConfig, output: Path, record:
         if isinstance(error, Interrupted):
             print(f"impasto: interrupted: wrote the image after {error.step} iterations to {output}", file=sys.stderr)
             return EXIT_INTERRUPTED
-        print(f"impasto: error: {error}; wrote the last good image ({error.step} iterations) to {output}",
-              file=sys.stderr)
+        print(
+            f"impasto: error: {error}; wrote the last good image ({error.step} iterations) to {output}", file=sys.stderr
+        )
         return EXIT_FAILED
     if bar is not None:
         bar.close()
     save_image(result.image, output, result.metadata(**record))
     height, width = result.image.shape[-2:]
-    print(f"wrote {output} ({width}x{height}, {result.config.iterations} iterations in "
-          f"{time.perf_counter() - started:.0f} s, seed {result.config.seed})", file=sys.stderr)
+    print(
+        f"wrote {output} ({width}x{height}, {result.config.iterations} iterations in "
+        f"{time.perf_counter() - started:.0f} s, seed {result.config.seed})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -293,7 +398,8 @@ def _figure(args: argparse.Namespace) -> int:
         raise ConfigError(f"--mask applies to the controls figure only, not to {args.name}")
     default_count = {"styles": 3, "controls": 2}.get(args.name, 1)
     styles = args.styles or [str(EXAMPLES / name) for name in PAINTINGS[:default_count]]
-    output = check_output_path(args.output, [args.content, *styles, *(args.masks or ())])
+    content = args.content or str(EXAMPLES / "tubingen.jpg")
+    output = check_output_path(args.output, [content, *styles, *(args.masks or ())])
     bar = None if args.quiet else ProgressBar(sys.stderr)
     started = time.perf_counter()
 
@@ -302,7 +408,7 @@ def _figure(args: argparse.Namespace) -> int:
             bar.update(event, prefix=f"panel {number}/{total} ({caption})")
 
     try:
-        image = make_figure(args.name, args.content, styles, config, on_progress, args.masks)
+        image = make_figure(args.name, content, styles, config, on_progress, args.masks)
     except OptimizationError as error:
         if bar is not None:
             bar.close()
@@ -311,10 +417,16 @@ def _figure(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED if isinstance(error, Interrupted) else EXIT_FAILED
     if bar is not None:
         bar.close()
-    save_image(image, output, run_metadata(config, config.iterations, figure=args.name, content=str(args.content),
-                                           styles=[str(s) for s in styles]))
-    print(f"wrote {output} ({image.width}x{image.height}, figure {args.name} in "
-          f"{time.perf_counter() - started:.0f} s, seed {config.seed})", file=sys.stderr)
+    save_image(
+        image,
+        output,
+        run_metadata(config, config.iterations, figure=args.name, content=content, styles=[str(s) for s in styles]),
+    )
+    print(
+        f"wrote {output} ({image.width}x{image.height}, figure {args.name} in "
+        f"{time.perf_counter() - started:.0f} s, seed {config.seed})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -329,10 +441,12 @@ class ProgressBar:
     def update(self, event: Progress, prefix: str = "") -> None:
         filled = round(self.width * event.step / max(event.total, 1))
         eta = "?" if event.eta == float("inf") else _clock(event.eta)
-        line = (f"{prefix + ' ' if prefix else ''}{event.step:>{len(str(event.total))}}/{event.total} "
-                f"[{'#' * filled}{'.' * (self.width - filled)}] loss {event.loss:.3g} (content {event.content:.3g}, "
-                f"style {event.style:.3g}{f', tv {event.tv:.3g}' if event.tv else ''}) {event.rate:.2f} it/s "
-                f"ETA {eta}")
+        line = (
+            f"{prefix + ' ' if prefix else ''}{event.step:>{len(str(event.total))}}/{event.total} "
+            f"[{'#' * filled}{'.' * (self.width - filled)}] loss {event.loss:.3g} (content {event.content:.3g}, "
+            f"style {event.style:.3g}{f', tv {event.tv:.3g}' if event.tv else ''}) {event.rate:.2f} it/s "
+            f"ETA {eta}"
+        )
         if self.live:
             new_panel = self.last is not None and self.last[0] != prefix
             self.stream.write(f"{chr(10) if new_panel else ''}\r{line}\x1b[K")
