@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 import impasto
@@ -48,10 +49,9 @@ def test_several_styles_with_blend_and_save_every(tmp_path, content_path, style_
 
 
 def test_help_and_info(capsys) -> None:
-    try:
+    with pytest.raises(SystemExit) as exit:
         main(["transfer", "--help"])
-    except SystemExit as exit:
-        assert exit.code == 0
+    assert exit.value.code == 0
     text = capsys.readouterr().out
     for option in ("--output", "--size", "--iterations", "--seed", "--init", "--optimizer", "--content-weight",
                    "--style-weight", "--tv-weight", "--content-layers", "--style-layers", "--style-blend",
