@@ -11,7 +11,7 @@ import dataclasses
 import math
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ __all__ = [
     "OPTIMIZERS",
     "POOLINGS",
     "TransferConfig",
+    "equal_weights",
     "parse_layers",
 ]
 
@@ -36,7 +37,8 @@ COLOR_MODES = ("luminance", "match")
 PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
-def _equal_weights(names: tuple[str, ...]) -> dict[str, float]:
+def equal_weights(names: Sequence[str]) -> dict[str, float]:
+    """Each layer weighted 1/n, as the paper's w_l."""
     return {name: 1 / len(names) for name in names}
 
 
@@ -63,7 +65,7 @@ class TransferConfig:
     tv_weight: float = 0.0
     content_layers: Mapping[str, float] = field(default_factory=lambda: {"conv4_2": 1.0})
     style_layers: Mapping[str, float] = field(
-        default_factory=lambda: _equal_weights(PAPER_STYLE_LAYERS)
+        default_factory=lambda: equal_weights(PAPER_STYLE_LAYERS)
     )
     style_blend: tuple[float, ...] | None = None
     """Relative weight of each style image; None weighs them equally."""

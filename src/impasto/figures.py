@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .color import COLOR_MATCH_METHODS
 from .config import PAPER_STYLE_LAYERS, TransferConfig
 from .errors import ConfigError
-from .images import EXAMPLES, ImageSource, load_image, resize_longest, to_tensor
+from .images import EXAMPLES, ImageSource, load_image, longest_side, resize_longest, to_tensor
 from .optimize import Progress, ProgressCallback
 from .pipeline import Result, reconstruct_content, synthesize_texture, transfer
 
@@ -60,8 +60,7 @@ def _subset_label(layers: Sequence[str]) -> str:
 
 def _reconstructions(content: ImageSource, styles: list[ImageSource], config: TransferConfig) -> list[_Panel]:
     """Figure 1: content reconstructions from single layers, style reconstructions from growing subsets."""
-    shape = load_image(content, config.max_pixels, "content").size
-    width, height = resize_longest(Image.new("RGB", shape), config.size).size
+    width, height = longest_side(load_image(content, config.max_pixels, "content").size, config.size)
     panels = [_Panel("content reconstruction", layer, partial(reconstruct_content, content, layer, config))
               for layer in CONTENT_LAYERS]
     for k in range(1, len(PAPER_STYLE_LAYERS) + 1):

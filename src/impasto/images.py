@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "ImageSource",
     "check_output_path",
     "load_image",
+    "longest_side",
     "read_metadata",
     "resize_longest",
     "save_image",
@@ -136,11 +137,16 @@ def _check_tensor(tensor: torch.Tensor, role: str) -> torch.Tensor:
     return tensor
 
 
+def longest_side(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """(width, height) `size` scaled so its longest side is `side`, keeping the aspect ratio."""
+    width, height = size
+    scale = side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def resize_longest(image: Image.Image, size: int) -> Image.Image:
     """Resize so the longest side is `size` px, keeping the aspect ratio (Lanczos)."""
-    width, height = image.size
-    scale = size / max(width, height)
-    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    new = longest_side(image.size, size)
     return image if new == image.size else image.resize(new, Image.Resampling.LANCZOS)
 
 
@@ -156,7 +162,7 @@ def to_pil(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(array.permute(1, 2, 0).cpu().numpy(), "RGB")
 
 
-def check_output_path(path: str | os.PathLike, inputs: list[str | os.PathLike] = []) -> Path:  # noqa: B006
+def check_output_path(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()) -> Path:
     """Fail now, before any work, if `path` cannot take an image: unknown format, a missing or
     read-only folder, a folder in its place, or the same file as one of `inputs`."""
     out = Path(path)

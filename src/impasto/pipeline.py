@@ -17,10 +17,10 @@ from PIL import Image
 
 from . import __version__
 from .color import luminance, match_colors, match_luminance, restore_chroma
-from .config import INIT_MODES, PAPER_STYLE_LAYERS, TransferConfig, parse_layers
+from .config import INIT_MODES, PAPER_STYLE_LAYERS, TransferConfig, equal_weights, parse_layers
 from .device import resolve_device
 from .errors import ConfigError, ImageError, OptimizationError
-from .images import ImageSource, load_image, resize_longest, to_pil, to_tensor
+from .images import ImageSource, load_image, longest_side, resize_longest, to_pil, to_tensor
 from .objective import Objective, StyleImage
 from .optimize import Progress, ProgressCallback, optimize
 from .vgg import LAYERS, load_vgg19, min_input_side
@@ -150,7 +150,7 @@ def synthesize_texture(
     painting's, or its longest side with the painting's aspect ratio (default: `config.size`).
     The painting is resized so its longest side is the output's longest side x `style_scale`.
     """
-    style_layers = parse_layers(layers) if isinstance(layers, str) else {name: 1 / len(layers) for name in layers}
+    style_layers = parse_layers(layers) if isinstance(layers, str) else equal_weights(layers)
     if not style_layers:
         raise ConfigError("give at least one style layer, e.g. conv1_1,conv2_1")
     config = (config or TransferConfig()).replace(**options)
@@ -168,8 +168,7 @@ def synthesize_texture(
     painting = _load(style, "style", _style_side(scale, config.size), config, device)
     if not isinstance(size, tuple):  # the painting's aspect ratio at `size`
         painting_height, painting_width = _shape(painting)
-        scale = config.size / max(painting_height, painting_width)
-        width, height = max(1, round(painting_width * scale)), max(1, round(painting_height * scale))
+        width, height = longest_side((painting_width, painting_height), config.size)
     return _optimise(config, None, [StyleImage(painting)], (height, width), device, callback)
 
 
