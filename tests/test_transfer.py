@@ -166,3 +166,16 @@ def test_nan_is_caught_and_the_last_good_image_kept(content_path, style_path) ->
     with pytest.raises(impasto.NonFiniteLoss, match="the loss became") as caught:
         impasto.transfer(content_path, style_path, TINY.replace(style_weight=1e38))
     assert caught.value.image is not None and torch.isfinite(caught.value.image).all()
+
+
+def test_a_callback_returning_true_stops_the_run_with_the_current_image(content_path, style_path) -> None:
+    steps: list[int] = []
+
+    def stop_at_five(event: impasto.Progress) -> bool:
+        steps.append(event.step)
+        return event.step == 5
+
+    with pytest.raises(impasto.Interrupted, match="stopped after 5 iterations") as caught:
+        impasto.transfer(content_path, style_path, TINY, stop_at_five)
+    assert steps == [1, 2, 3, 4, 5]
+    assert caught.value.step == 5 and caught.value.image is not None and caught.value.image.shape[0] == 1

@@ -45,7 +45,8 @@ class Progress:
         return (self.total - self.step) / self.rate if self.rate > 0 else math.inf
 
 
-ProgressCallback = Callable[[Progress], None]
+ProgressCallback = Callable[[Progress], bool | None]
+"""Receives each `Progress` event; returning True stops the optimisation (`Interrupted` is raised)."""
 
 
 def optimize(
@@ -63,7 +64,7 @@ def optimize(
 
     Raises:
         NonFiniteLoss: the loss became NaN or infinite; carries the last image with a finite loss.
-        Interrupted: Ctrl-C; carries the current image.
+        Interrupted: Ctrl-C, or the callback returned True; carries the current image.
     """
     image = init.detach().clone().requires_grad_(True)
     if optimizer == "lbfgs":
@@ -106,8 +107,10 @@ def optimize(
             done += 1
             if callback is not None and terms is not None:
                 elapsed = time.perf_counter() - start
-                callback(Progress(done, iterations, terms.value, terms.content, terms.style,
-                                  terms.tv, elapsed, image.detach().clamp(0, 1)))
+                current = image.detach().clamp(0, 1)
+                if callback(Progress(done, iterations, terms.value, terms.content, terms.style,
+                                     terms.tv, elapsed, current)):
+                    raise Interrupted(f"stopped after {done} iterations", current, done)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted after {last_good[1]} iterations", *last_good) from None
     result = image.detach().clamp(0, 1)

@@ -72,7 +72,7 @@ def stylize(
     Images may be paths, PIL images or tensors (3, H, W) / (1, 3, H, W) in [0, 1]. Settings come
     from `config` (default `TransferConfig()`) with any field overridden by keyword, e.g.
     ``stylize("photo.jpg", "painting.jpg", size=256, iterations=200, seed=0)``. `callback`
-    receives a `Progress` event after every iteration.
+    receives a `Progress` event after every iteration; returning True stops the run.
 
     Raises:
         ImpastoError: a bad image or setting, or an optimisation that failed or was interrupted.
@@ -189,9 +189,9 @@ def _optimise(
     for style in styles:
         _check_size("style", _shape(style.image), style_layers, "--size or --style-scale")
 
-    def report(event: Progress) -> None:
+    def report(event: Progress) -> bool | None:
         assert callback is not None
-        callback(dataclasses.replace(event, image=finish(event.image)))
+        return callback(dataclasses.replace(event, image=finish(event.image)))
 
     objective = Objective(
         load_vgg19(config.weights, config.pooling, device), content, styles,
