@@ -54,3 +54,11 @@ def test_public_api() -> None:
     }
     for name in impasto.__all__:
         assert hasattr(impasto, name), name
+
+
+def test_presets_are_starting_points_that_options_override() -> None:
+    assert TransferConfig.from_preset("default") == TransferConfig()
+    paper = TransferConfig.from_preset("paper", size=256)
+    assert paper.init == "noise" and paper.pooling == "avg" and paper.size == 256
+    with pytest.raises(ConfigError, match="preset must be one of fast, default, best, paper"):
+        TransferConfig.from_preset("ultra")

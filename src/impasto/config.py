@@ -24,6 +24,7 @@ __all__ = [
     "INIT_MODES",
     "OPTIMIZERS",
     "POOLINGS",
+    "PRESETS",
     "TransferConfig",
     "equal_weights",
     "parse_layers",
@@ -149,6 +150,12 @@ class TransferConfig:
             return self.style_scale
         return (self.style_scale,) * n_styles
 
+    @classmethod
+    def from_preset(cls, name: str, **options: Any) -> TransferConfig:
+        """The settings of a named preset (see `PRESETS`), with any field overridden by keyword."""
+        _choice("preset", name, tuple(PRESETS))
+        return cls(**PRESETS[name]).replace(**options)
+
     def with_seed(self) -> TransferConfig:
         """These settings with a random seed drawn if none is set, so the run can be repeated."""
         return self if self.seed is not None else self.replace(seed=random.SystemRandom().randrange(2**31))
@@ -167,6 +174,18 @@ class TransferConfig:
             for f in dataclasses.fields(self)
             for value in [getattr(self, f.name)]
         }
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"iterations": 150},
+    "default": {},
+    "best": {"iterations": 1000},
+    # The paper's settings: white noise, L-BFGS, w_l = 1/5, alpha/beta = 1e-3, average pooling ("slightly
+    # more appealing results", section 2).
+    "paper": {"init": "noise", "iterations": 1000, "content_weight": 1.0, "style_weight": 1e3,
+              "pooling": "avg", "tv_weight": 0.0},
+}
+"""Named starting points: speed against quality, and the paper's exact settings."""
 
 
 def parse_layers(text: str) -> dict[str, float]:
