@@ -152,3 +152,20 @@ def test_output_files_get_the_usual_permissions(tmp_path, content_path, style_pa
     finally:
         os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_preset_is_the_base_and_options_given_override_it(tmp_path, content_path, style_path) -> None:
+    out = tmp_path / "out.png"
+    assert main(["transfer", str(content_path), str(style_path), "-o", str(out), *TINY, "-q",
+                 "--preset", "paper", "--pooling", "max"]) == 0
+    settings = impasto.read_metadata(out)["settings"]
+    assert settings["normalization"] == "paper" and settings["init"] == "noise" and settings["levels"] == 1
+    assert settings["pooling"] == "max" and settings["iterations"] == 3 and settings["size"] == 48
+
+
+def test_the_progress_shows_the_level(tmp_path, capsys, content_path, style_path) -> None:
+    out = tmp_path / "out.png"
+    assert main(["transfer", str(content_path), str(style_path), "-o", str(out), "--size", "96", "--levels", "2",
+                 "--iterations", "4", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "level 1/2 48x36" in err and "level 2/2 96x72" in err

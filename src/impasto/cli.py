@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score(commands)
     info = commands.add_parser("info", help="versions, devices and where the weights come from")
     info.set_defaults(handler=_info)
-    for command in commands.choices.values():
-        _defer_defaults(command)
+    for name in ("transfer", "reconstruct", "figure"):  # the commands that build a TransferConfig
+        _defer_defaults(commands.choices[name])
     return parser
 
 

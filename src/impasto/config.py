@@ -75,8 +75,9 @@ class TransferConfig:
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     learning_rate: float | None = None
     """Step size; None means 1.0 for L-BFGS and 0.02 for Adam (pixels are in [0, 1])."""
-    history_size: int = 100
-    """L-BFGS: how many past steps its curvature estimate remembers."""
+    history_size: int = 20
+    """L-BFGS: how many past steps its curvature estimate remembers (each costs 2 images of memory;
+    20 scored as 100 did, benchmarks/RESULTS.md)."""
     average_iterates: bool = False
     """Adam: return the running average of the last iterates rather than the last one."""
     early_stop: float = 0.0
@@ -231,9 +232,9 @@ class TransferConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"iterations": 150},
+    "fast": {"iterations": 80},
     "default": {},
-    "best": {"iterations": 1000},
+    "best": {"iterations": 400},
     # The paper's settings: white noise, L-BFGS, w_l = 1/5, alpha/beta = 1e-3, average pooling ("slightly
     # more appealing results", section 2).
     "paper": {"init": "noise", "iterations": 1000, "levels": 1, "normalization": "paper", "content_weight": 1.0,

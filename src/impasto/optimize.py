@@ -133,7 +133,9 @@ def optimize(
                     losses[-PATIENCE - 1] - value < config.early_stop * abs(losses[-PATIENCE - 1]):
                 break
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted after {last_good[1]} iterations", *last_good) from None
+        current = (image if average is None else average.image).detach().clamp(0, 1)
+        image_done = (current, done) if torch.isfinite(current).all() else last_good
+        raise Interrupted(f"interrupted after {image_done[1]} iterations", *image_done) from None
     result = (image if average is None else average.image).detach().clamp(0, 1)
     if not torch.isfinite(result).all():
         raise NonFiniteLoss("the image became NaN: lower the weights or the learning rate", *last_good)

@@ -166,20 +166,21 @@ class VGG19(nn.Module):
     def _avg_pool_gains(self) -> dict[str, nn.Parameter]:
         """Average pooling shrinks the activations the next layers were trained on (a mean of a
         window is smaller than its maximum), and the deeper layers then see mostly their biases.
-        Each channel's output is scaled so its mean over two reference images (the bundled photo and
-        painting) equals max pooling's mean there."""
+        Each channel's output is scaled so that its mean over two reference images (the bundled
+        photo and painting) equals that of the max-pooling network at the same layer."""
         x = torch.cat([self.preprocess(to_tensor(load_image(EXAMPLES / name, 10**7).resize((224, 224)), "cpu"))
                        for name in ("tubingen.jpg", "starry_night.jpg")])
+        trained = x  # the activations of the network as trained, with max pooling
         gains = {}
         for name in LAYERS:
             if name.startswith("conv"):
-                x = F.relu(self.convs[name](x))
+                x, trained = F.relu(self.convs[name](x)), F.relu(self.convs[name](trained))
                 continue
-            averaged, maximum = F.avg_pool2d(x, 2, 2), F.max_pool2d(x, 2, 2)
-            gain = maximum.mean((0, 2, 3)) / averaged.mean((0, 2, 3)).clamp_min(1e-6)
-            gains[name] = nn.Parameter(torch.where(averaged.mean((0, 2, 3)) > 1e-6, gain, 1.0).view(1, -1, 1, 1),
-                                       requires_grad=False)
-            x = averaged * gains[name]
+            x, trained = F.avg_pool2d(x, 2, 2), F.max_pool2d(trained, 2, 2)
+            ours, target = x.mean((0, 2, 3)), trained.mean((0, 2, 3))
+            gain = torch.where(ours > 1e-6, target / ours.clamp_min(1e-6), 1.0).view(1, -1, 1, 1)
+            gains[name] = nn.Parameter(gain, requires_grad=False)
+            x = x * gain
         return gains
 
 
