@@ -7,6 +7,8 @@ image's Gram matrix.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 __all__ = ["content_loss", "gaussian_w2", "gram_matrix", "mean_and_covariance", "style_layer_loss", "tv_loss"]
@@ -16,13 +18,31 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """G^l = F^l F^l^T, unnormalised as in the paper.
 
     Args:
-        features: (N, C, H, W) activations.
+        features: (N, C, H, W) activations, float32 or bfloat16 (its products are accumulated in
+            float32 by torch's CPU and CUDA kernels; the result is rounded to bfloat16, then widened).
     Returns:
-        (N, C, C) Gram matrices, computed in float32 or wider.
+        (N, C, C) Gram matrices in float32 (or float64 for float64 features).
     """
     n, c, h, w = features.shape
-    flat = _at_least_float32(features).reshape(n, c, h * w)  # (N, C, M)
-    return flat @ flat.transpose(1, 2)
+    # (N, M, C): a view without copying in both the contiguous and the channels-last layout.
+    gram = _Gram.apply(features.permute(0, 2, 3, 1).reshape(n, h * w, c))
+    return _at_least_float32(gram)
+
+
+class _Gram(torch.autograd.Function):
+    """F^T F for features (N, M, C), with a one-product backward: d/dF = F (dG + dG^T) (autograd's
+    would take two)."""
+
+    @staticmethod
+    def forward(ctx: Any, flat: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(flat)
+        return flat.transpose(1, 2) @ flat
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (flat,) = ctx.saved_tensors
+        grad = grad.to(flat.dtype)
+        return flat @ (grad + grad.transpose(1, 2))
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

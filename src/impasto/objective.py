@@ -73,7 +73,7 @@ class _StyleTarget:
         if self.w2 is not None:
             mean, cov = mean_and_covariance(feature, None if self.guide is None else self.guide.pow(2))
             return gaussian_w2(mean, cov, *self.w2)
-        guided = feature if self.guide is None else feature * self.guide
+        guided = feature if self.guide is None else feature * self.guide.to(feature.dtype)
         return style_layer_loss(gram_matrix(guided), self.gram, self.positions)
 
     @property
@@ -194,7 +194,7 @@ class Objective:
         style = image.new_zeros(())
         for group in self.style_targets:
             for name, target in group.items():
-                loss = target.distance(features[name].float()) / target.norm
+                loss = target.distance(features[name]) / target.norm
                 key = f"style:{name}"
                 per_layer[key] = per_layer.get(key, 0) + loss.detach()
                 style = style + target.weight * loss
