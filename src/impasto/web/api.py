@@ -31,9 +31,9 @@ router = APIRouter(prefix="/api")
 
 EXAMPLE_TITLES = {
     "tubingen.jpg": ("Tübingen", "photo"),
-    "starry_night.jpg": ("The Starry Night", "painting"),
+    "starry_night.jpg": ("Starry Night", "painting"),
     "the_scream.jpg": ("The Scream", "painting"),
-    "shipwreck.jpg": ("The Shipwreck of the Minotaur", "painting"),
+    "shipwreck.jpg": ("Shipwreck", "painting"),
 }
 """The bundled examples the page offers (see the examples' ATTRIBUTION.md)."""
 HEARTBEAT = 15.0

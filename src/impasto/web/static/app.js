@@ -28,6 +28,7 @@ async function api(path, init) {
 
 async function init() {
   state.options = await api("/api/options");
+  setIdle(true);
   buildPresets();
   buildExamples();
   bindDrops();
@@ -35,9 +36,10 @@ async function init() {
   updateStrength();
   updateSizes();
   updateStart();
+  // Back on the page: follow the job that is running or waiting, else show the latest result.
   const jobs = await refreshGallery();
-  const active = jobs.find((job) => !FINAL.has(job.status));
-  if (active) show(active);
+  const latest = jobs.find((job) => !FINAL.has(job.status)) || jobs.find((job) => job.urls.result);
+  if (latest) show(latest);
 }
 
 // --- inputs ----------------------------------------------------------------------------------
@@ -272,8 +274,7 @@ function render(job) {
   const statusChanged = job.status !== state.job.status;
   state.job = job;
   const final = FINAL.has(job.status);
-  $("#placeholder").hidden = true;
-  $("#status").hidden = false;
+  setIdle(false);
   const badge = $("#badge");
   badge.className = `badge ${job.status}`;
   badge.textContent = job.status;
@@ -284,6 +285,7 @@ function render(job) {
   $("#bar").setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
   $("#stat-step").textContent = job.total ? `${job.step} / ${job.total}` : "–";
   $("#stat-loss").textContent = job.loss == null ? "–" : formatLoss(job.loss);
+  $("#stat-time-label").textContent = { queued: "In queue", running: "Time left" }[job.status] || "Took";
   $("#stat-eta").textContent = timeLeft(job);
 
   const error = $("#job-error");
@@ -310,7 +312,7 @@ function showImages(job, final) {
   // The stage keeps the output's shape while the preview grows (coarse-to-fine) or changes.
   const ratio = job.width / job.height;
   compare.style.aspectRatio = `${job.width} / ${job.height}`;
-  compare.style.width = `min(100%, calc(72vh * ${ratio.toFixed(4)}))`;
+  compare.style.width = `min(100%, calc((100vh - 290px) * ${ratio.toFixed(4)}))`;
   const image = (final && job.urls.result) || job.urls.preview || job.urls.content;
   const comparing = final && Boolean(job.urls.result) && Boolean(job.urls.content);
   compare.classList.toggle("live", !comparing);
@@ -337,10 +339,17 @@ function clearStage() {
   state.events = null;
   state.job = null;
   state.shownImage = null;
-  $("#compare").hidden = true;
-  $("#status").hidden = true;
-  $("#placeholder").hidden = false;
+  setIdle(true);
   highlightCard(null);
+}
+
+// Idle: the stage shows how it works (on a phone, it is not shown at all).
+function setIdle(idle) {
+  $("#stage").classList.toggle("idle", idle);
+  $("#canvas").classList.toggle("empty", idle);
+  $("#placeholder").hidden = !idle;
+  $("#compare").hidden = idle;
+  $("#status").hidden = idle;
 }
 
 // --- gallery ---------------------------------------------------------------------------------
@@ -422,7 +431,7 @@ function formatLoss(loss) {
 
 function timeLeft(job) {
   if (job.status === "queued") return job.queue_position > 1 ? `${job.queue_position - 1} ahead` : "next";
-  if (job.status !== "running") return job.finished && job.started ? `took ${clock(job.finished - job.started)}` : "–";
+  if (job.status !== "running") return job.finished && job.started ? clock(job.finished - job.started) : "–";
   return job.eta == null ? "…" : clock(job.eta);
 }
 
