@@ -311,7 +311,7 @@ def test_max_pixels_is_the_only_pixel_limit(limit, tmp_path):
 def test_overflowing_loss_exits_1_and_writes_the_last_good_image(out_dir, content_path, style_path, capsys):
     output = out_dir / "out.png"
 
-    code = transfer(content_path, style_path, "-o", output, "--style-weight", "1e38")
+    code = transfer(content_path, style_path, "-o", output, "--normalization", "paper", "--style-weight", "1e38")
 
     line = one_line(capsys.readouterr().err)
     assert code == 1

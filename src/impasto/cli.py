@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import platform
 import re
 import sys
@@ -20,12 +21,24 @@ from typing import Any, NoReturn, TextIO
 
 from . import __version__
 from .color import COLOR_MATCH_METHODS
-from .config import COLOR_MODES, INIT_MODES, OPTIMIZERS, POOLINGS, TransferConfig
+from .config import (
+    COLOR_MODES,
+    INIT_MODES,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    PADDINGS,
+    POOLINGS,
+    PRECISIONS,
+    PRESETS,
+    STYLE_LOSSES,
+    TransferConfig,
+)
 from .errors import ConfigError, ImpastoError, Interrupted, OptimizationError
 from .figures import FIGURE_DEFAULTS, FIGURES, make_figure
 from .images import EXAMPLES, check_output_path, save_image
-from .optimize import Progress, ProgressCallback
+from .optimize import PATIENCE, Progress, ProgressCallback
 from .pipeline import Result, reconstruct_content, run_metadata, synthesize_texture, transfer
+from .score import score
 from .web.settings import ServerSettings
 
 __all__ = ["main"]
@@ -68,10 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transfer(commands)
     _add_reconstruct(commands)
     _add_figure(commands)
+    _add_score(commands)
     _add_serve(commands)
     info = commands.add_parser("info", help="versions, devices and where the weights come from")
     info.set_defaults(handler=_info)
+    for command in commands.choices.values():
+        _defer_defaults(command)
     return parser
+
+
+def _defer_defaults(parser: argparse.ArgumentParser) -> None:
+    """Options that set a TransferConfig field default to None, so a command's base config (a
+    preset, the figures' settings) fills what the user did not give; the help still shows the value."""
+    fields = {f.name for f in dataclasses.fields(TransferConfig)}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _defer_defaults(sub)
+        elif action.dest in fields and action.default is not None:
+            action.help = f"{action.help} (default: {action.default})"
+            action.default = None
 
 
 def _add_transfer(commands: Any) -> None:
@@ -85,6 +114,13 @@ def _add_transfer(commands: Any) -> None:
     run.add_argument("styles", nargs="+", metavar="STYLE", help="the painting(s) (style images)")
     _output_option(run)
     d = DEFAULTS
+    run.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="default",
+        help="starting point for every setting: fast, default, best (quality), or paper (the paper's exact "
+        "settings); options you give override it",
+    )
     run.add_argument("--size", type=int, default=d.size, metavar="N", help="longest side of the output in px")
     weights = run.add_argument_group("loss (the paper's alpha, beta and layers)")
     weights.add_argument(
@@ -92,6 +128,15 @@ def _add_transfer(commands: Any) -> None:
     )
     weights.add_argument("--style-weight", type=float, default=d.style_weight, metavar="BETA", help="beta")
     weights.add_argument("--tv-weight", type=float, default=d.tv_weight, metavar="W", help="total-variation smoothing")
+    weights.add_argument(
+        "--normalization",
+        choices=NORMALIZATIONS,
+        default=d.normalization,
+        help="relative: each loss divided by its target's size, the same weights at any image size; paper: eq. 1 and 4",
+    )
+    weights.add_argument(
+        "--style-loss", choices=STYLE_LOSSES, default=d.style_loss, help="gram (the paper) or w2 (mean and covariance)"
+    )
     weights.add_argument(
         "--content-layers",
         default=_layers_text(d.content_layers),
@@ -231,6 +276,23 @@ def _add_figure(commands: Any) -> None:
     figure.set_defaults(handler=_figure)
 
 
+def _add_score(commands: Any) -> None:
+    score = commands.add_parser(
+        "score",
+        help="quality figures of a result, to compare runs",
+        description="How close IMAGE is to the painting's style and to the photo's content: per-layer Gram "
+        "distances and the conv4_2 content distance (VGG-19), a colour-distribution distance to the painting "
+        "and the correlation of edges with the photo.",
+        epilog="example: impasto score out.png --content photo.jpg --style painting.jpg",
+    )
+    score.add_argument("image", help="the stylised image")
+    score.add_argument("--content", required=True, metavar="IMAGE", help="the photo")
+    score.add_argument("--style", required=True, metavar="IMAGE", help="the painting")
+    score.add_argument("--json", action="store_true", help="print the figures as JSON")
+    score.add_argument("--device", default="cpu", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+    score.set_defaults(handler=_score)
+
+
 def _add_serve(commands: Any) -> None:
     d = ServerSettings()
     serve = commands.add_parser(
@@ -268,7 +330,14 @@ def _output_option(parser: argparse.ArgumentParser) -> None:
 
 def _optimisation_options(parser: argparse.ArgumentParser, d: TransferConfig, init: bool) -> None:
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--iterations", type=int, default=d.iterations, metavar="N", help="optimisation steps")
+    optim.add_argument("--iterations", type=int, default=d.iterations, metavar="N", help="optimisation steps in all")
+    optim.add_argument(
+        "--levels",
+        type=int,
+        metavar="N",
+        help="coarse-to-fine: optimise at N sizes, each twice the one before (default: the coarsest about 128 px; "
+        "1: only at --size)",
+    )
     if init:
         optim.add_argument("--init", default=d.init, metavar="{noise,content,style,FILE}", help="start image")
     optim.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimiser")
@@ -281,12 +350,33 @@ def _optimisation_options(parser: argparse.ArgumentParser, d: TransferConfig, in
         metavar="N",
         help="random seed; a seed repeats a run exactly (default: drawn, and stored in the PNG)",
     )
+    optim.add_argument("--history-size", type=int, default=d.history_size, metavar="N", help="L-BFGS memory")
+    optim.add_argument(
+        "--average-iterates",
+        action=argparse.BooleanOptionalAction,
+        default=d.average_iterates,
+        help="adam: return the running average of the iterates",
+    )
+    optim.add_argument(
+        "--early-stop",
+        type=float,
+        default=d.early_stop,
+        metavar="F",
+        help=f"end a level when the loss fell by less than this fraction in {PATIENCE} iterations (0: never)",
+    )
     optim.add_argument("--pooling", choices=POOLINGS, default=d.pooling, help="VGG pooling")
+    optim.add_argument("--padding", choices=PADDINGS, default=d.padding, help="how convolutions pad the borders")
 
 
 def _system_options(parser: argparse.ArgumentParser, d: TransferConfig, save_every: bool = True) -> None:
     system = parser.add_argument_group("system")
     system.add_argument("--device", default=d.device, metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+    system.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d.precision,
+        help="network arithmetic; auto: bf16 where the device computes it natively",
+    )
     system.add_argument("--weights", metavar="FILE", help="VGG-19 state dict file (default: the bundled Caffe weights)")
     system.add_argument(
         "--max-pixels", type=int, default=d.max_pixels, metavar="N", help="refuse input images with more pixels"
@@ -348,7 +438,7 @@ def _number(text: str, option: str) -> float:
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = _config(args, TransferConfig.from_preset(args.preset))
     init_file = [] if config.init in INIT_MODES else [config.init]
     output = check_output_path(args.output, [args.content, *args.styles, *init_file, *(config.masks or ())])
     record = {"content": str(args.content), "styles": [str(s) for s in args.styles]}
@@ -370,9 +460,10 @@ def _reconstruct_content(args: argparse.Namespace) -> int:
 
 def _reconstruct_style(args: argparse.Namespace) -> int:
     size = args.size if isinstance(args.size, tuple) else None  # else the painting's aspect ratio
-    config = _config(args, size=max(size) if size else args.size)
+    config = _config(args, size=max(size) if size else args.size or DEFAULTS.size)
     output = check_output_path(args.output, [args.image])
-    record = {"reconstruct": "style", "image": str(args.image), "layers": args.layers, "output_size": args.size}
+    record = {"reconstruct": "style", "image": str(args.image), "layers": args.layers,
+              "output_size": args.size or config.size}
     return _run(
         args,
         config,
@@ -476,8 +567,10 @@ class ProgressBar:
     def update(self, event: Progress, prefix: str = "") -> None:
         filled = round(self.width * event.step / max(event.total, 1))
         eta = "?" if event.eta == float("inf") else _clock(event.eta)
+        height, width = event.image.shape[-2:]
+        level = f"level {event.level}/{event.levels} {width}x{height} " if event.levels > 1 else ""
         line = (
-            f"{prefix + ' ' if prefix else ''}{event.step:>{len(str(event.total))}}/{event.total} "
+            f"{prefix + ' ' if prefix else ''}{level}{event.step:>{len(str(event.total))}}/{event.total} "
             f"[{'#' * filled}{'.' * (self.width - filled)}] loss {event.loss:.3g} (content {event.content:.3g}, "
             f"style {event.style:.3g}{f', tv {event.tv:.3g}' if event.tv else ''}) {event.rate:.2f} it/s "
             f"ETA {eta}"
@@ -502,9 +595,26 @@ def _clock(seconds: float) -> str:
     return f"{minutes}:{seconds:02d}"
 
 
+def _score(args: argparse.Namespace) -> int:
+    result = score(args.image, args.content, args.style, args.device)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    print(f"{args.image}")
+    print("style    relative Gram distance to the painting, per layer (lower: closer to its style)")
+    for name, value in result.style.items():
+        print(f"  {name}  {value:.4f}")
+    print(f"  mean     {result.style_mean:.4f}")
+    print(f"content  relative distance to the photo at conv4_2 (lower: more of its content)  {result.content:.4f}")
+    print(f"colour   sliced Wasserstein distance of RGB to the painting (lower: closer palette)  {result.color:.4f}")
+    print(f"edges    correlation of edge strength with the photo (higher: more of its structure)  {result.edges:.4f}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(ServerSettings)}
-    settings = ServerSettings(**{name: value for name, value in vars(args).items() if name in fields})
+    given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
+    settings = ServerSettings(**given)
     for name in ("port", "max_upload_mb", "max_pixels", "max_queue", "memory_budget_mb"):
         value = getattr(settings, name)
         if value is not None and value <= 0:

@@ -22,9 +22,13 @@ from .vgg import LAYERS, canonical_layer
 __all__ = [
     "COLOR_MODES",
     "INIT_MODES",
+    "NORMALIZATIONS",
     "OPTIMIZERS",
+    "PADDINGS",
     "POOLINGS",
+    "PRECISIONS",
     "PRESETS",
+    "STYLE_LOSSES",
     "TransferConfig",
     "equal_weights",
     "parse_layers",
@@ -34,6 +38,11 @@ INIT_MODES = ("noise", "content", "style")
 OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 COLOR_MODES = ("luminance", "match")
+NORMALIZATIONS = ("relative", "paper")
+PRECISIONS = ("auto", "fp32", "bf16")
+PADDINGS = ("zeros", "reflect")
+STYLE_LOSSES = ("gram", "w2")
+COARSEST_SIDE = 128  # px: the automatic coarse-to-fine schedule starts at about this longest side
 
 PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
@@ -53,7 +62,12 @@ class TransferConfig:
 
     size: int = 512
     """Longest side of the output in pixels; the content image is resized to it."""
-    iterations: int = 500
+    iterations: int = 165
+    """Optimisation steps in all, shared among the levels of the coarse-to-fine schedule."""
+    levels: int | None = None
+    """Coarse-to-fine schedule: optimise at this many sizes, each twice the one before and ending at
+    `size`, with the iterations shared so that each level has twice as many as the next finer one.
+    None picks the number so the coarsest level is about 128 px; 1 optimises at `size` only."""
     seed: int | None = None
     """Seed of the white-noise init and of every random choice; None picks one and records it."""
     init: str = "content"  # the paper starts from white noise; the content converges in fewer steps
@@ -61,13 +75,27 @@ class TransferConfig:
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     learning_rate: float | None = None
     """Step size; None means 1.0 for L-BFGS and 0.02 for Adam (pixels are in [0, 1])."""
+    history_size: int = 100
+    """L-BFGS: how many past steps its curvature estimate remembers."""
+    average_iterates: bool = False
+    """Adam: return the running average of the last iterates rather than the last one."""
+    early_stop: float = 0.0
+    """End a level once the loss fell by less than this fraction over its last 10 iterations; 0 never."""
+    normalization: Literal["relative", "paper"] = "relative"
+    """'relative': each loss term is divided by the size of its target (the squared norm of the
+    content's responses, of each per-position Gram matrix), so the weights mean the same at any
+    image size and for any layer. 'paper': the paper's formulas, eq. 1 and 4."""
     content_weight: float = 1.0
-    style_weight: float = 1e3
+    style_weight: float = 10.0
     tv_weight: float = 0.0
+    """Total-variation smoothing (under 'relative', of the mean squared neighbour difference)."""
     content_layers: Mapping[str, float] = field(default_factory=lambda: {"conv4_2": 1.0})
     style_layers: Mapping[str, float] = field(
         default_factory=lambda: equal_weights(PAPER_STYLE_LAYERS)
     )
+    style_loss: Literal["gram", "w2"] = "gram"
+    """'gram' matches Gram matrices (the paper); 'w2' the features' mean and covariance, by the
+    Wasserstein-2 distance between Gaussians."""
     style_blend: tuple[float, ...] | None = None
     """Relative weight of each style image; None weighs them equally."""
     style_scale: float | tuple[float, ...] = 1.0
@@ -79,6 +107,11 @@ class TransferConfig:
     """Spatial control: one mask image per style (white where that style goes); unmasked regions
     keep the content."""
     pooling: Literal["max", "avg"] = "max"
+    padding: Literal["zeros", "reflect"] = "zeros"
+    """How the convolutions pad the borders of their input."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """Arithmetic of the network: 'bf16' (autocast; losses stay in float32), 'fp32', or 'auto':
+    bf16 where the device computes it natively, else fp32."""
     preserve_colors: Literal["luminance", "match"] | None = None
     color_match: Literal["chol", "pca", "sym"] = "pca"
     """The matrix square root of `preserve_colors='match'`."""
@@ -109,6 +142,12 @@ class TransferConfig:
     def _check(self) -> None:
         _positive_int("size", self.size)
         _non_negative_int("iterations", self.iterations)
+        if self.levels is not None:
+            _positive_int("levels", self.levels)
+        _positive_int("history_size", self.history_size)
+        _non_negative_float("early_stop", self.early_stop)
+        if not isinstance(self.average_iterates, bool):
+            raise ConfigError(f"average_iterates must be true or false, got {self.average_iterates!r}")
         _non_negative_int("save_every", self.save_every)
         _positive_int("max_pixels", self.max_pixels)
         for name in ("content_weight", "style_weight", "tv_weight"):
@@ -124,6 +163,12 @@ class TransferConfig:
             )
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("pooling", self.pooling, POOLINGS)
+        _choice("padding", self.padding, PADDINGS)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("normalization", self.normalization, NORMALIZATIONS)
+        _choice("style_loss", self.style_loss, STYLE_LOSSES)
+        if self.style_loss == "w2" and self.normalization == "paper":
+            raise ConfigError("style_loss w2 has no paper normalisation: use it with normalization relative")
         if self.preserve_colors is not None:
             _choice("preserve_colors", self.preserve_colors, COLOR_MODES)
         if not isinstance(self.init, str) or not self.init:
@@ -143,6 +188,15 @@ class TransferConfig:
         if self.learning_rate is not None:
             return self.learning_rate
         return 1.0 if self.optimizer == "lbfgs" else 0.02
+
+    def stages(self) -> list[tuple[int, int]]:
+        """The coarse-to-fine schedule: (longest side, iterations) per level, coarsest first."""
+        levels = self.levels or max(1, 1 + int(math.log2(max(self.size / COARSEST_SIDE, 1))))
+        levels = min(levels, 1 + int(math.log2(self.size)))  # no level under 1 px
+        shares = [2 ** (levels - 1 - level) for level in range(levels)]  # 4, 2, 1: most where pixels are cheap
+        counts = [self.iterations * share // sum(shares) for share in shares]
+        counts[-1] += self.iterations - sum(counts)
+        return [(max(1, round(self.size / 2 ** (levels - 1 - level))), count) for level, count in enumerate(counts)]
 
     def style_scales(self, n_styles: int) -> tuple[float, ...]:
         """One style scale per style image."""
@@ -182,8 +236,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "best": {"iterations": 1000},
     # The paper's settings: white noise, L-BFGS, w_l = 1/5, alpha/beta = 1e-3, average pooling ("slightly
     # more appealing results", section 2).
-    "paper": {"init": "noise", "iterations": 1000, "content_weight": 1.0, "style_weight": 1e3,
-              "pooling": "avg", "tv_weight": 0.0},
+    "paper": {"init": "noise", "iterations": 1000, "levels": 1, "normalization": "paper", "content_weight": 1.0,
+              "style_weight": 1e3, "pooling": "avg", "precision": "fp32"},
 }
 """Named starting points: speed against quality, and the paper's exact settings."""
 

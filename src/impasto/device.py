@@ -6,7 +6,7 @@ import torch
 
 from .errors import DeviceError
 
-__all__ = ["available_devices", "resolve_device"]
+__all__ = ["available_devices", "compute_dtype", "prepare_device", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -35,6 +35,30 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The network's arithmetic for `precision` ('auto', 'fp32' or 'bf16') on `device`: 'auto' is
+    bfloat16 where the hardware computes it natively (CUDA from Ampere on; CPUs with AVX-512 BF16
+    or AMX), where it runs about twice as fast with the same result (benchmarks/RESULTS.md)."""
+    if precision == "fp32":
+        return torch.float32
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float32
+    if device.type == "cpu" and _native_cpu_bf16():
+        return torch.bfloat16
+    return torch.float32
+
+
+def prepare_device(device: torch.device) -> None:
+    """Fast settings for a run on `device`: on CUDA, cuDNN picks its fastest kernels for the shapes
+    at hand (they repeat every iteration) and float32 matrix products may use TF32."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
 def available_devices() -> list[str]:
     """Human-readable descriptions of the devices this PyTorch can use."""
     devices = [f"cpu ({torch.get_num_threads()} threads)"]
@@ -48,3 +72,10 @@ def available_devices() -> list[str]:
 
 def _mps_available() -> bool:
     return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+def _native_cpu_bf16() -> bool:
+    try:  # a private check, the one oneDNN itself uses; absent from some builds
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

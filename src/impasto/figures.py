@@ -24,8 +24,9 @@ from .pipeline import Result, reconstruct_content, synthesize_texture, transfer
 
 __all__ = ["FIGURES", "FIGURE_DEFAULTS", "FigureProgress", "make_figure"]
 
-FIGURE_DEFAULTS = TransferConfig(size=256, iterations=300, init="noise")
-"""The paper's settings (white noise, L-BFGS, alpha/beta = 1e-3) at a size a CPU makes quickly."""
+FIGURE_DEFAULTS = TransferConfig.from_preset("paper", size=256, iterations=300, pooling="max")
+"""The paper's settings (white noise, L-BFGS, its normalisation, alpha/beta = 1e-3, one scale, float32)
+at a size a CPU makes quickly, with max pooling as in the gallery's figures."""
 
 PAPER_SIZE = 512  # about the paper's image size, in px on the longest side
 CONTENT_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")

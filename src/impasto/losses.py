@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["content_loss", "gram_matrix", "style_layer_loss", "tv_loss"]
+__all__ = ["content_loss", "gaussian_w2", "gram_matrix", "mean_and_covariance", "style_layer_loss", "tv_loss"]
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -41,6 +41,32 @@ def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, positions: f
     """
     channels = gram.shape[-1]
     return (gram - target_gram).pow(2).sum() / (4 * channels**2 * positions**2)
+
+
+def mean_and_covariance(
+    features: torch.Tensor, weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (C,) and covariance (C, C) of the feature vectors at the positions of `features`
+    (1, C, H, W), each position weighted by `weights` (1, 1, H, W) if given; in float32 or wider."""
+    flat = _at_least_float32(features).flatten(2)[0]  # (C, M)
+    w = torch.ones_like(flat[:1]) if weights is None else weights.flatten(2)[0].to(flat.dtype)  # (1, M)
+    w = w / w.sum()
+    mean = (flat * w).sum(1)
+    centred = flat - mean[:, None]
+    return mean, (centred * w) @ centred.T
+
+
+def gaussian_w2(
+    mean: torch.Tensor, cov: torch.Tensor, target_mean: torch.Tensor, target_cov_sqrt: torch.Tensor
+) -> torch.Tensor:
+    """Squared Wasserstein-2 distance between the Gaussians N(mean, cov) and N(target_mean, T),
+    given T's symmetric square root: |m - m_T|^2 + tr(cov) + tr(T) - 2 tr sqrt(T^1/2 cov T^1/2)."""
+    cross = target_cov_sqrt @ cov @ target_cov_sqrt
+    eigenvalues = torch.linalg.eigvalsh(cross)
+    # Clamped: rounding makes the smallest slightly negative, and sqrt's slope is infinite at 0.
+    root_trace = eigenvalues.clamp_min(1e-6 * eigenvalues[-1].detach().clamp_min(1e-12)).sqrt().sum()
+    target_trace = target_cov_sqrt.pow(2).sum()  # tr(T) = |T^1/2|_F^2
+    return (mean - target_mean).pow(2).sum() + cov.trace() + target_trace - 2 * root_trace
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:

@@ -11,12 +11,13 @@ its own group, matched only inside its mask, with guided Gram matrices (Gatys et
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 
-from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
+from .config import TransferConfig
+from .losses import content_loss, gaussian_w2, gram_matrix, mean_and_covariance, style_layer_loss, tv_loss
 from .masks import layer_masks
 from .vgg import VGG19, feature_size
 
@@ -39,32 +40,49 @@ class StyleImage:
 
 @dataclass
 class LossTerms:
-    """One evaluation of the objective; `content`, `style` and `tv` are already weighted."""
+    """One evaluation of the objective; `content`, `style` and `tv` are already weighted. Tensors,
+    so that reading them (a device sync) is left to whoever needs the numbers."""
 
     total: torch.Tensor
     """The loss, a scalar tensor to back-propagate."""
-    value: float
-    """The loss as a number."""
-    content: float
-    style: float
-    tv: float
-    per_layer: dict[str, float] = field(default_factory=dict)
-    """Unweighted E_l (style) and L_content (content) of each layer, keyed 'style:conv1_1' etc."""
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor
+    per_layer: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Unweighted, normalised loss of each layer (detached), keyed 'style:conv1_1', 'content:conv4_2'."""
+
+    def numbers(self) -> tuple[float, float, float, float]:
+        """(total, content, style, tv) as floats, read in one transfer."""
+        total, content, style, tv = torch.stack([self.total.detach(), self.content, self.style, self.tv]).tolist()
+        return total, content, style, tv
 
 
 @dataclass
 class _StyleTarget:
-    """What one layer of one style group is matched to."""
+    """What one layer of one style group is matched to: its loss is `distance` / `norm`."""
 
-    gram: torch.Tensor  # A^l, (1, C, C), scaled to `positions`
     positions: float  # M_l of the output, or the mask's area at this layer
     guide: torch.Tensor | None  # (1, 1, h, w) mask at this layer, or None for the whole image
-    weight: float  # w_l
+    weight: float  # w_l, times the region's share of the image
+    gram: torch.Tensor  # A^l, (1, C, C), scaled to `positions`
+    w2: tuple[torch.Tensor, torch.Tensor] | None  # the target's mean and covariance square root ('w2')
+    norm: float = 1.0
+
+    def distance(self, feature: torch.Tensor) -> torch.Tensor:
+        """E_l of `feature` (1, C, h, w) as in the paper (eq. 4), or its W2 distance ('w2')."""
+        if self.w2 is not None:
+            mean, cov = mean_and_covariance(feature, None if self.guide is None else self.guide.pow(2))
+            return gaussian_w2(mean, cov, *self.w2)
+        guided = feature if self.guide is None else feature * self.guide
+        return style_layer_loss(gram_matrix(guided), self.gram, self.positions)
 
     @property
     def start_loss(self) -> float:
-        """E_l of an image whose features are all zero: the size of this layer's loss."""
-        return style_layer_loss(torch.zeros_like(self.gram), self.gram, self.positions).item()
+        """The loss of an image whose features are all zero: the size of this layer's loss."""
+        if self.w2 is None:
+            return style_layer_loss(torch.zeros_like(self.gram), self.gram, self.positions).item() / self.norm
+        mean, cov_sqrt = self.w2
+        return (mean.pow(2).sum() + cov_sqrt.pow(2).sum()).item() / self.norm
 
 
 class Objective:
@@ -74,8 +92,7 @@ class Objective:
         vgg: the network.
         content: (1, 3, H, W) in [0, 1], or None when content_weight is 0 (texture synthesis).
         styles: the style images; with masks, every one must have a mask.
-        content_layers, style_layers: layer -> weight (w_l), canonical names.
-        content_weight, style_weight, tv_weight: alpha, beta and the TV weight.
+        config: the weights (alpha, beta, TV, w_l), layers, normalisation and style loss.
         image_shape: (H, W) of the images this objective will be called on.
         balance_layers: rescale the w_l so every style layer's loss starts equal (their sum kept).
     """
@@ -85,31 +102,32 @@ class Objective:
         vgg: VGG19,
         content: torch.Tensor | None,
         styles: Sequence[StyleImage],
-        content_layers: Mapping[str, float],
-        style_layers: Mapping[str, float],
-        content_weight: float,
-        style_weight: float,
-        tv_weight: float,
+        config: TransferConfig,
         image_shape: tuple[int, int],
         balance_layers: bool = False,
     ) -> None:
         self.vgg = vgg
-        self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
-        self.content_layers = dict(content_layers) if content_weight > 0 else {}
-        self.style_layers = dict(style_layers) if style_weight > 0 and styles else {}
+        self.relative = config.normalization == "relative"
+        self.content_weight, self.style_weight, self.tv_weight = (
+            config.content_weight, config.style_weight, config.tv_weight
+        )
+        self.content_layers = dict(config.content_layers) if config.content_weight > 0 else {}
+        self.style_layers = dict(config.style_layers) if config.style_weight > 0 and styles else {}
+        self.w2 = config.style_loss == "w2"
+        self.image_shape = image_shape
         with torch.no_grad():
-            self.content_targets = vgg(content, self.content_layers) if self.content_layers else {}
+            self.content_targets = {name: f.float() for name, f in vgg(content, self.content_layers).items()} \
+                if self.content_layers else {}
+            # 'relative': the content loss divided by its value for an all-zero response.
+            self.content_norms = {name: content_loss(torch.zeros_like(p), p).item() if self.relative else 1.0
+                                  for name, p in self.content_targets.items()}
             self.style_targets = self._style_targets(styles, image_shape) if self.style_layers else []
         if balance_layers:
             self._balance()
         self.layers = sorted({*self.content_layers, *(name for group in self.style_targets for name in group)})
 
     def _style_targets(self, styles: Sequence[StyleImage], shape: tuple[int, int]) -> list[dict[str, _StyleTarget]]:
-        per_position = [
-            {name: gram_matrix(f) / (f.shape[-1] * f.shape[-2]) for name, f in self.vgg(style.image, layers).items()}
-            if (layers := self._layers_of(style)) else {}
-            for style in styles
-        ]
+        features = [self.vgg(style.image, layers) if (layers := self._layers_of(style)) else {} for style in styles]
         if styles[0].mask is None:
             groups = [list(range(len(styles)))]
             guides: list[dict[str, torch.Tensor]] = [{}]
@@ -120,21 +138,36 @@ class Objective:
         for members, guide in zip(groups, guides, strict=True):
             group: dict[str, _StyleTarget] = {}
             for name in self.style_layers:
-                users = [i for i in members if name in per_position[i]]
+                users = [i for i in members if name in features[i]]
                 total = sum(styles[i].weight for i in users)
                 image_positions = math.prod(feature_size(name, shape))
                 positions = float(guide[name].pow(2).sum()) if guide else image_positions
                 if total == 0 or positions < 1e-6:  # no style gives this layer, or the mask vanishes here
                     continue
+                blend = [(features[i][name].float(), styles[i].weight / total) for i in users]
                 # Per-position Grams scaled to the output's M_l (or the mask's area), so that E_l
                 # compares like with like when sizes differ (the paper assumes equal sizes).
-                gram = sum(per_position[i][name] * (styles[i].weight / total) for i in users) * positions
+                gram = sum(gram_matrix(f) / f[0, 0].numel() * share for f, share in blend) * positions
                 # A region's E_l is as large as a whole image's, on fewer pixels: weigh it by its share
                 # of the image, so a region is styled as strongly as a whole image is.
                 weight = self.style_layers[name] * positions / image_positions
-                group[name] = _StyleTarget(gram, positions, guide.get(name), weight)
+                target = _StyleTarget(positions, guide.get(name), weight, gram, self._w2_target(blend))
+                target.norm = target.start_loss if self.relative else 1.0
+                group[name] = target
             targets.append(group)
         return targets
+
+    def _w2_target(self, blend: list[tuple[torch.Tensor, float]]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The blended styles' feature mean and the square root of their covariance ('w2')."""
+        if not self.w2:
+            return None
+        stats = [(*mean_and_covariance(f), share) for f, share in blend]
+        mean = torch.stack([m * share for m, _, share in stats]).sum(0)
+        # The mixture's covariance: the shares' mean second moment minus the squared mean.
+        second = torch.stack([(c + torch.outer(m, m)) * share for m, c, share in stats]).sum(0)
+        cov = second - torch.outer(mean, mean)
+        eigenvalues, vectors = torch.linalg.eigh(cov)
+        return mean, (vectors * eigenvalues.clamp_min(0).sqrt()) @ vectors.T
 
     def _balance(self) -> None:
         """Under the paper's weights, conv4_1's loss is about a million times conv1_1's, so the fine
@@ -152,20 +185,22 @@ class Objective:
     def __call__(self, image: torch.Tensor) -> LossTerms:
         """Loss of `image`, (1, 3, H, W) in [0, 1], with its breakdown."""
         features = self.vgg(image, self.layers) if self.layers else {}
-        per_layer: dict[str, float] = {}
+        per_layer: dict[str, torch.Tensor] = {}
         content = image.new_zeros(())
         for name, weight in self.content_layers.items():
-            loss = content_loss(features[name], self.content_targets[name])
-            per_layer[f"content:{name}"] = loss.item()
+            loss = content_loss(features[name], self.content_targets[name]) / self.content_norms[name]
+            per_layer[f"content:{name}"] = loss.detach()
             content = content + weight * loss
         style = image.new_zeros(())
         for group in self.style_targets:
             for name, target in group.items():
-                feature = features[name] if target.guide is None else features[name] * target.guide
-                loss = style_layer_loss(gram_matrix(feature), target.gram, target.positions)
-                per_layer[f"style:{name}"] = per_layer.get(f"style:{name}", 0.0) + loss.item()
+                loss = target.distance(features[name].float()) / target.norm
+                key = f"style:{name}"
+                per_layer[key] = per_layer.get(key, 0) + loss.detach()
                 style = style + target.weight * loss
-        tv = tv_loss(image) if self.tv_weight > 0 else image.new_zeros(())
+        tv = image.new_zeros(())
+        if self.tv_weight > 0:
+            # 'relative': the mean squared neighbour difference, the same at any size.
+            tv = tv_loss(image) / (image.numel() if self.relative else 1)
         content, style, tv = self.content_weight * content, self.style_weight * style, self.tv_weight * tv
-        total = content + style + tv
-        return LossTerms(total, total.item(), content.item(), style.item(), tv.item(), per_layer)
+        return LossTerms(content + style + tv, content.detach(), style.detach(), tv.detach(), per_layer)

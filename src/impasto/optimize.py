@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import TransferConfig
 from .errors import Interrupted, NonFiniteLoss
 from .objective import LossTerms, Objective
 
-__all__ = ["Progress", "ProgressCallback", "optimize"]
+__all__ = ["PATIENCE", "Progress", "ProgressCallback", "optimize"]
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,9 @@ class Progress:
     """One finished iteration. Losses are those of the image the iteration started from."""
 
     step: int
-    """1-based iteration number."""
+    """1-based iteration number, counted over all levels of the schedule."""
     total: int
+    """Iterations planned in all."""
     loss: float
     content: float
     style: float
@@ -33,6 +35,11 @@ class Progress:
     """Seconds since the optimisation started."""
     image: torch.Tensor
     """The current image, (1, 3, H, W), clamped to [0, 1]; copy it to keep it."""
+    level: int = 1
+    """The level of the coarse-to-fine schedule, 1 (coarsest) to `levels`."""
+    levels: int = 1
+    work: float | None = None
+    """Fraction of the run's work done, weighing iterations by their pixels; None: step / total."""
 
     @property
     def rate(self) -> float:
@@ -42,22 +49,25 @@ class Progress:
     @property
     def eta(self) -> float:
         """Estimated seconds left."""
-        return (self.total - self.step) / self.rate if self.rate > 0 else math.inf
+        done = self.step / self.total if self.work is None else self.work
+        return self.elapsed * (1 - done) / done if done > 0 and self.elapsed > 0 else math.inf
 
 
 ProgressCallback = Callable[[Progress], bool | None]
 """Receives each `Progress` event; returning True stops the optimisation (`Interrupted` is raised)."""
+
+PATIENCE = 10  # iterations over which `early_stop` measures the loss's fall
 
 
 def optimize(
     objective: Objective,
     init: torch.Tensor,
     iterations: int,
-    optimizer: str = "lbfgs",
-    lr: float = 1.0,
+    config: TransferConfig,
     callback: ProgressCallback | None = None,
 ) -> torch.Tensor:
-    """Minimise `objective` over the pixels, starting from `init` (1, 3, H, W).
+    """Minimise `objective` over the pixels, starting from `init` (1, 3, H, W), with the optimiser
+    settings of `config` (optimizer, lr, history_size, average_iterates, early_stop).
 
     Pixels are optimised unconstrained and clamped to [0, 1] only in the returned image and in
     progress events (clamping inside would corrupt L-BFGS's curvature estimates).
@@ -67,25 +77,30 @@ def optimize(
         Interrupted: Ctrl-C, or the callback returned True; carries the current image.
     """
     image = init.detach().clone().requires_grad_(True)
-    if optimizer == "lbfgs":
+    if config.optimizer == "lbfgs":
         # One L-BFGS iteration per step() call keeps its history and lets us report every step.
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [image], lr=lr, max_iter=1, history_size=100, tolerance_grad=-1, tolerance_change=-1
+            [image], lr=config.lr, max_iter=1, history_size=config.history_size, tolerance_grad=-1,
+            tolerance_change=-1,
         )
     else:
-        opt = torch.optim.Adam([image], lr=lr)
+        opt = torch.optim.Adam([image], lr=config.lr)
+    average = _IterateAverage(image) if config.average_iterates and config.optimizer == "adam" else None
     last_good = (image.detach().clamp(0, 1), 0)  # (image, iterations that made it)
     done = 0  # iterations finished; closure() evaluates the image they produced
     terms: LossTerms | None = None
+    value = math.inf
     scale: float | None = None
+    losses: list[float] = []
 
     def closure() -> float:
-        nonlocal terms, last_good, scale
+        nonlocal terms, last_good, scale, value
         opt.zero_grad(set_to_none=True)
         terms = objective(image)
-        if not math.isfinite(terms.value):
+        value = terms.total.item()
+        if not math.isfinite(value):
             raise NonFiniteLoss(
-                f"the loss became {terms.value} at iteration {done + 1}: lower the weights or the learning rate",
+                f"the loss became {value} at iteration {done + 1}: lower the weights or the learning rate",
                 *last_good,
             )
         last_good = (image.detach().clamp(0, 1), done)
@@ -98,22 +113,41 @@ def optimize(
             # later steps are invariant to the scale.
             scale = 0.01 * image.numel() / max(image.grad.abs().sum().item(), 1e-30)
         image.grad.mul_(scale)
-        return terms.value * scale
+        return value * scale
 
     start = time.perf_counter()
     try:
         while done < iterations:
             opt.step(closure)
             done += 1
+            if average is not None:
+                average.update(image)
+            current = (image if average is None else average.image).detach().clamp(0, 1)
             if callback is not None and terms is not None:
-                elapsed = time.perf_counter() - start
-                current = image.detach().clamp(0, 1)
-                if callback(Progress(done, iterations, terms.value, terms.content, terms.style,
-                                     terms.tv, elapsed, current)):
+                _, content, style, tv = terms.numbers()
+                event = Progress(done, iterations, value, content, style, tv, time.perf_counter() - start, current)
+                if callback(event):
                     raise Interrupted(f"stopped after {done} iterations", current, done)
+            losses.append(value)
+            if config.early_stop and len(losses) > PATIENCE and \
+                    losses[-PATIENCE - 1] - value < config.early_stop * abs(losses[-PATIENCE - 1]):
+                break
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted after {last_good[1]} iterations", *last_good) from None
-    result = image.detach().clamp(0, 1)
+    result = (image if average is None else average.image).detach().clamp(0, 1)
     if not torch.isfinite(result).all():
         raise NonFiniteLoss("the image became NaN: lower the weights or the learning rate", *last_good)
     return result
+
+
+class _IterateAverage:
+    """An exponential moving average of the iterates, warmed up so early iterates do not dominate:
+    the decay grows as 1 - 1/(t + 1) up to 0.98 (about the last 50 iterates)."""
+
+    def __init__(self, image: torch.Tensor) -> None:
+        self.image, self.count = image.detach().clone(), 0
+
+    def update(self, image: torch.Tensor) -> None:
+        self.count += 1
+        decay = min(0.98, 1 - 1 / (self.count + 1))
+        self.image.lerp_(image.detach(), 1 - decay)

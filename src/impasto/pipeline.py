@@ -7,6 +7,7 @@ This is the only module that knows the order of the steps.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -18,7 +19,7 @@ from PIL import Image
 from . import __version__
 from .color import luminance, match_colors, match_luminance, restore_chroma
 from .config import INIT_MODES, PAPER_STYLE_LAYERS, TransferConfig, equal_weights, parse_layers
-from .device import resolve_device
+from .device import compute_dtype, prepare_device, resolve_device
 from .errors import ConfigError, ImageError, OptimizationError
 from .images import ImageSource, load_image, longest_side, resize_longest, to_pil, to_tensor
 from .objective import Objective, StyleImage
@@ -94,23 +95,30 @@ def transfer(
     layer_sets = _scale_layers(config, len(styles))
     config = config.with_seed()
     device = resolve_device(config.device)
-    content_t = _load(content, "content", config.size, config, device)
-    styles_t = [_load(s, "style", _style_side(scale, config.size), config, device)
-                for s, scale in zip(styles, scales, strict=True)]
-    masks = _load_masks(config, len(styles), _shape(content_t), device)
+    photo = load_image(content, config.max_pixels, "content")
+    paintings = [load_image(s, config.max_pixels, "style") for s in styles]
+    masks = _load_masks(config, len(styles), photo.size)
 
-    work_content, work_styles = content_t, styles_t
-    if config.preserve_colors == "luminance":
-        work_content, work_styles = luminance(content_t), [match_luminance(s, content_t) for s in styles_t]
-    elif config.preserve_colors == "match":
-        work_styles = [match_colors(s, content_t, config.color_match) for s in styles_t]
+    def level(side: int) -> _Level:
+        content_t = to_tensor(resize_longest(photo, side), device)
+        styles_t = [to_tensor(resize_longest(p, _style_side(scale, side)), device)
+                    for p, scale in zip(paintings, scales, strict=True)]
+        masks_t = [None if m is None else to_tensor(m.resize(_size(content_t), Image.Resampling.BILINEAR), device)
+                   for m in masks]
+        work_content, work_styles = content_t, styles_t
+        if config.preserve_colors == "luminance":
+            work_content, work_styles = luminance(content_t), [match_luminance(s, content_t) for s in styles_t]
+        elif config.preserve_colors == "match":
+            work_styles = [match_colors(s, content_t, config.color_match) for s in styles_t]
 
-    def finish(image: torch.Tensor) -> torch.Tensor:
-        return restore_chroma(image, content_t) if config.preserve_colors == "luminance" else image
+        def finish(image: torch.Tensor) -> torch.Tensor:
+            return restore_chroma(image, content_t) if config.preserve_colors == "luminance" else image
 
-    style_images = [StyleImage(image, weight, layers, mask)
-                    for image, weight, layers, mask in zip(work_styles, blend, layer_sets, masks, strict=True)]
-    return _optimise(config, work_content, style_images, _shape(content_t), device, callback, finish)
+        style_images = [StyleImage(image, weight, layers, None if mask is None else mask[:, :1])
+                        for image, weight, layers, mask in zip(work_styles, blend, layer_sets, masks_t, strict=True)]
+        return _Level(_shape(content_t), work_content, style_images, finish)
+
+    return _optimise(config, level, device, callback)
 
 
 def reconstruct_content(
@@ -128,11 +136,19 @@ def reconstruct_content(
     loss at `layer` alone.
     """
     config = (config or TransferConfig()).replace(**options)
+    # 'auto' precision in float32: bfloat16 loses the finest detail a low layer keeps (25 dB rather than 28).
+    precision = "fp32" if config.precision == "auto" else config.precision
     config = config.replace(content_layers={layer: 1.0}, content_weight=1.0, style_weight=0.0, tv_weight=0.0,
-                            init="noise", preserve_colors=None, masks=None, scale_split=None).with_seed()
+                            init="noise", preserve_colors=None, masks=None, scale_split=None,
+                            precision=precision).with_seed()
     device = resolve_device(config.device)
-    target = _load(image, "content", config.size, config, device)
-    return _optimise(config, target, [], _shape(target), device, callback)
+    photo = load_image(image, config.max_pixels, "content")
+
+    def level(side: int) -> _Level:
+        target = to_tensor(resize_longest(photo, side), device)
+        return _Level(_shape(target), target, [])
+
+    return _optimise(config, level, device, callback)
 
 
 def synthesize_texture(
@@ -165,47 +181,104 @@ def synthesize_texture(
                             preserve_colors=None, masks=None, scale_split=None).with_seed()
     device = resolve_device(config.device)
     scale = _per_style(config.style_scales(1), 1, "style_scale")[0]
-    painting = _load(style, "style", _style_side(scale, config.size), config, device)
+    painting = load_image(style, config.max_pixels, "style")
     if not isinstance(size, tuple):  # the painting's aspect ratio at `size`
-        painting_height, painting_width = _shape(painting)
-        width, height = longest_side((painting_width, painting_height), config.size)
-    return _optimise(config, None, [StyleImage(painting)], (height, width), device, callback)
+        width, height = longest_side(painting.size, config.size)
+
+    def level(side: int) -> _Level:
+        styles = [StyleImage(to_tensor(resize_longest(painting, _style_side(scale, side)), device))]
+        return _Level((max(1, round(height * side / config.size)), max(1, round(width * side / config.size))),
+                      None, styles)
+
+    return _optimise(config, level, device, callback)
+
+
+@dataclass
+class _Level:
+    """What one level of the coarse-to-fine schedule optimises against."""
+
+    shape: tuple[int, int]
+    """(height, width) of the image at this level."""
+    content: torch.Tensor | None
+    styles: list[StyleImage]
+    finish: Callable[[torch.Tensor], torch.Tensor] = lambda image: image
+    """Post-processes every image that leaves (progress previews, the result, the last good image)."""
 
 
 def _optimise(
     config: TransferConfig,
-    content: torch.Tensor | None,
-    styles: list[StyleImage],
-    shape: tuple[int, int],
+    level: Callable[[int], _Level],
     device: torch.device,
     callback: ProgressCallback | None,
-    finish: Callable[[torch.Tensor], torch.Tensor] = lambda image: image,
 ) -> Result:
-    """Minimise the objective over an image of `shape` (height, width); `finish` post-processes
-    every image that leaves (progress previews, the result, the last good image on failure)."""
+    """Minimise the objective level by level of the coarse-to-fine schedule: at each, `level(side)`
+    gives the images at that longest side, and the previous level's result, upsampled, is the start."""
     content_layers = list(config.content_layers) if config.content_weight > 0 else []
     style_layers = list(config.style_layers) if config.style_weight > 0 else []
-    _check_size("output" if content is None else "content", shape, [*content_layers, *style_layers], "--size")
-    for style in styles:
-        _check_size("style", _shape(style.image), style_layers, "--size or --style-scale")
+    stages = _schedule(config, level, [*content_layers, *style_layers])
+    prepare_device(device)
+    vgg = load_vgg19(config.weights, config.pooling, device, config.padding, compute_dtype(config.precision, device))
+    image: torch.Tensor | None = None
+    steps_before, elapsed_before, start = 0, 0.0, time.perf_counter()
+    for index, (side, iterations) in enumerate(stages):
+        current = level(side)
+        _check_sizes(current, content_layers, style_layers)
+        objective = Objective(vgg, current.content, current.styles, config, current.shape,
+                              balance_layers=config.scale_split is not None)
+        if image is None:
+            init = _initial_image(config, current.shape, device, current.content, current.styles)
+        else:
+            init = F.interpolate(image, size=current.shape, mode="bicubic", align_corners=False)
+
+        try:
+            relay = _relay(callback, config, stages, index, steps_before, elapsed_before, current.finish)
+            image = optimize(objective, init, iterations, config, relay)
+        except OptimizationError as error:
+            error.image = None if error.image is None else current.finish(error.image).cpu()
+            error.step += steps_before
+            raise
+        steps_before += iterations
+        elapsed_before = time.perf_counter() - start
+    assert image is not None
+    return Result(current.finish(image).cpu(), config)
+
+
+def _relay(
+    callback: ProgressCallback | None,
+    config: TransferConfig,
+    stages: list[tuple[int, int]],
+    index: int,
+    steps_before: int,
+    elapsed_before: float,
+    finish: Callable[[torch.Tensor], torch.Tensor],
+) -> ProgressCallback | None:
+    """`callback` for the events of level `index`, counted over the whole schedule."""
+    if callback is None:
+        return None
+    # An iteration costs about its pixel count: that weighs the levels in the progress's ETA.
+    costs = [side**2 * count for side, count in stages]
+    side = stages[index][0]
 
     def report(event: Progress) -> bool | None:
-        assert callback is not None
-        return callback(dataclasses.replace(event, image=finish(event.image)))
+        work = (sum(costs[:index]) + side**2 * event.step) / max(sum(costs), 1)
+        return callback(dataclasses.replace(
+            event, step=steps_before + event.step, total=config.iterations, elapsed=elapsed_before + event.elapsed,
+            image=finish(event.image), level=index + 1, levels=len(stages), work=work))
 
-    objective = Objective(
-        load_vgg19(config.weights, config.pooling, device), content, styles,
-        config.content_layers, config.style_layers, config.content_weight, config.style_weight,
-        config.tv_weight, image_shape=shape, balance_layers=config.scale_split is not None,
-    )
-    init = _initial_image(config, shape, device, content, styles)
-    try:
-        image = optimize(objective, init, config.iterations, config.optimizer, config.lr,
-                         report if callback is not None else None)
-    except OptimizationError as error:
-        error.image = None if error.image is None else finish(error.image).cpu()
-        raise
-    return Result(finish(image).cpu(), config)
+    return report
+
+
+def _schedule(config: TransferConfig, level: Callable[[int], _Level], layers: list[str]) -> list[tuple[int, int]]:
+    """`config.stages()`, with an automatic schedule's levels too small for `layers` merged into the
+    first that is large enough."""
+    stages = config.stages()
+    if config.levels is not None or not layers:
+        return stages
+    needed = min_input_side(layers)
+    while len(stages) > 1 and min(level(stages[0][0]).shape) < needed:
+        (_, count), (side, next_count) = stages[0], stages[1]
+        stages = [(side, count + next_count), *stages[2:]]
+    return stages
 
 
 def _blend_weights(config: TransferConfig, n_styles: int) -> tuple[float, ...]:
@@ -240,18 +313,16 @@ def _scale_layers(config: TransferConfig, n_styles: int) -> list[frozenset[str] 
     return [fine, frozenset(config.style_layers) - fine]
 
 
-def _load_masks(
-    config: TransferConfig, n_styles: int, shape: tuple[int, int], device: torch.device
-) -> list[torch.Tensor | None]:
-    """Spatial control: one mask per style, gray (1, 1, H, W) in [0, 1] at the output's `shape`."""
+def _load_masks(config: TransferConfig, n_styles: int, size: tuple[int, int]) -> list[Image.Image | None]:
+    """Spatial control: one gray mask per style, checked against the content's `size` (width, height)."""
     if config.masks is None:
         return [None] * n_styles
     if len(config.masks) != n_styles:
         raise ConfigError(f"got {len(config.masks)} masks for {n_styles} style images: give one mask per style")
     if config.style_blend is not None:
         raise ConfigError("style_blend does not apply with masks: each style has its own region")
-    height, width = shape
-    masks: list[torch.Tensor | None] = []
+    width, height = size
+    masks: list[Image.Image | None] = []
     for path in config.masks:
         mask = load_image(path, config.max_pixels, "mask")
         if abs(mask.width / mask.height - width / height) > 0.02 * width / height:
@@ -259,18 +330,23 @@ def _load_masks(
                 f"mask {path!r} is {mask.width}x{mask.height}, another shape than the content's {width}x{height}: "
                 f"draw it on the content image (any size with its aspect ratio)"
             )
-        gray = mask.convert("L").resize((width, height), Image.Resampling.BILINEAR)
-        masks.append(to_tensor(gray.convert("RGB"), device)[:, :1])
+        masks.append(mask.convert("L").convert("RGB"))
     return masks
-
-
-def _load(source: ImageSource, role: str, side: int, config: TransferConfig, device: torch.device) -> torch.Tensor:
-    """An image resized to `side` px on its longest side, as a tensor on `device`."""
-    return to_tensor(resize_longest(load_image(source, config.max_pixels, role), side), device)
 
 
 def _shape(image: torch.Tensor) -> tuple[int, int]:
     return image.shape[-2], image.shape[-1]
+
+
+def _size(image: torch.Tensor) -> tuple[int, int]:
+    return image.shape[-1], image.shape[-2]
+
+
+def _check_sizes(level: _Level, content_layers: list[str], style_layers: list[str]) -> None:
+    _check_size("output" if level.content is None else "content", level.shape,
+                [*content_layers, *style_layers], "--size")
+    for style in level.styles:
+        _check_size("style", _shape(style.image), style_layers, "--size or --style-scale")
 
 
 def _check_size(role: str, shape: tuple[int, int], layers: list[str], option: str) -> None:
@@ -282,7 +358,7 @@ def _check_size(role: str, shape: tuple[int, int], layers: list[str], option: st
     if min(height, width) < needed:
         raise ImageError(
             f"the {role} image is {width}x{height} px, too small for {deepest}, which needs at least "
-            f"{needed} px on each side: raise {option}"
+            f"{needed} px on each side: raise {option}{' or lower --levels' if role != 'style' else ''}"
         )
 
 

@@ -25,12 +25,14 @@ import hashlib
 import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError, WeightsError
+from .images import EXAMPLES, load_image, to_tensor
 
 __all__ = [
     "CONV_LAYERS",
@@ -97,25 +99,41 @@ class VGG19(nn.Module):
 
     Args:
         weights: conv weights and biases keyed `conv1_1.weight`, `conv1_1.bias`, ...
-        pooling: 'max' as trained, or 'avg' (the paper's choice for image synthesis).
+        pooling: 'max' as trained, or 'avg' (the paper's choice for image synthesis), whose outputs
+            are rescaled per channel to the mean of max pooling's (see `_avg_pool_gains`).
+        padding: 'zeros' as trained, or 'reflect'.
+        dtype: the arithmetic of the convolutions: float32, or bfloat16 by autocast.
+        channels_last: store activations channels-last (faster oneDNN and cuDNN kernels).
     """
 
     mean: torch.Tensor
 
-    def __init__(self, weights: dict[str, torch.Tensor], pooling: str = "max") -> None:
+    def __init__(
+        self,
+        weights: dict[str, torch.Tensor],
+        pooling: str = "max",
+        padding: Literal["zeros", "reflect"] = "zeros",
+        dtype: torch.dtype = torch.float32,
+        channels_last: bool = True,
+    ) -> None:
         super().__init__()
         if pooling not in ("max", "avg"):
             raise ConfigError(f"pooling must be max or avg, got {pooling!r}")
-        self.pooling = pooling
+        self.pooling, self.dtype, self.channels_last = pooling, dtype, channels_last
         self.convs = nn.ModuleDict()
         in_channels = 3
         for name in CONV_LAYERS:
-            conv = nn.Conv2d(in_channels, _CHANNELS[name], kernel_size=3, padding=1)
+            conv = nn.Conv2d(in_channels, _CHANNELS[name], kernel_size=3, padding=1, padding_mode=padding)
             conv.load_state_dict({"weight": weights[f"{name}.weight"], "bias": weights[f"{name}.bias"]})
             self.convs[name] = conv
             in_channels = _CHANNELS[name]
         self.requires_grad_(False)  # only the image is optimised
         self.register_buffer("mean", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1), persistent=False)
+        self.gains = nn.ParameterDict()  # per-channel gains of the average pooling layers
+        if pooling == "avg":
+            self.gains.update(self._avg_pool_gains())
+        if channels_last:
+            self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
         self.eval()
 
     def preprocess(self, image: torch.Tensor) -> torch.Tensor:
@@ -123,17 +141,46 @@ class VGG19(nn.Module):
         return image.flip(1) * 255 - self.mean
 
     def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        """Activations of `layers` (canonical names) for RGB `image` (N, 3, H, W) in [0, 1]."""
+        """Activations of `layers` (canonical names) for RGB `image` (N, 3, H, W) in [0, 1].
+
+        Activations are in `dtype`; use them in float32 where precision matters (Gram matrices)."""
         wanted = set(layers)
         last = max(LAYERS.index(name) for name in wanted)
-        pool = F.max_pool2d if self.pooling == "max" else F.avg_pool2d
         x = self.preprocess(image)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         features: dict[str, torch.Tensor] = {}
-        for name in LAYERS[: last + 1]:
-            x = F.relu(self.convs[name](x)) if name.startswith("conv") else pool(x, 2, 2)
-            if name in wanted:
-                features[name] = x
+        with torch.autocast(x.device.type, self.dtype, enabled=self.dtype != torch.float32):
+            for name in LAYERS[: last + 1]:
+                x = F.relu(self.convs[name](x)) if name.startswith("conv") else self._pool(name, x)
+                if name in wanted:
+                    features[name] = x
         return features
+
+    def _pool(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        if self.pooling == "max":
+            return F.max_pool2d(x, 2, 2)
+        return F.avg_pool2d(x, 2, 2) * self.gains[name].to(x.dtype)
+
+    @torch.no_grad()
+    def _avg_pool_gains(self) -> dict[str, nn.Parameter]:
+        """Average pooling shrinks the activations the next layers were trained on (a mean of a
+        window is smaller than its maximum), and the deeper layers then see mostly their biases.
+        Each channel's output is scaled so its mean over two reference images (the bundled photo and
+        painting) equals max pooling's mean there."""
+        x = torch.cat([self.preprocess(to_tensor(load_image(EXAMPLES / name, 10**7).resize((224, 224)), "cpu"))
+                       for name in ("tubingen.jpg", "starry_night.jpg")])
+        gains = {}
+        for name in LAYERS:
+            if name.startswith("conv"):
+                x = F.relu(self.convs[name](x))
+                continue
+            averaged, maximum = F.avg_pool2d(x, 2, 2), F.max_pool2d(x, 2, 2)
+            gain = maximum.mean((0, 2, 3)) / averaged.mean((0, 2, 3)).clamp_min(1e-6)
+            gains[name] = nn.Parameter(torch.where(averaged.mean((0, 2, 3)) > 1e-6, gain, 1.0).view(1, -1, 1, 1),
+                                       requires_grad=False)
+            x = averaged * gains[name]
+        return gains
 
 
 def bundled_weights_path() -> Path:
@@ -151,10 +198,17 @@ def bundled_weights_path() -> Path:
     return path
 
 
-def load_vgg19(weights: str | Path | None = None, pooling: str = "max", device: str | torch.device = "cpu") -> VGG19:
+def load_vgg19(
+    weights: str | Path | None = None,
+    pooling: str = "max",
+    device: str | torch.device = "cpu",
+    padding: Literal["zeros", "reflect"] = "zeros",
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = True,
+) -> VGG19:
     """VGG-19 on `device` with the bundled weights, or those of the state dict file `weights`."""
     state = _read_weights(str(weights) if weights is not None else None)
-    return VGG19(state, pooling).to(device)
+    return VGG19(state, pooling, padding, dtype, channels_last).to(device)
 
 
 @functools.lru_cache(maxsize=2)

@@ -1,0 +1,111 @@
+"""Quality figures of a stylised image, to compare runs: how close it is to the painting's style
+and to the photo's content, by VGG-19 and by two measures that do not use it.
+
+Every figure is computed the same way whatever settings made the image (max pooling, float32,
+per-position Gram matrices), at the output's size: the photo is resized to it, the painting to its
+longest side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .config import PAPER_STYLE_LAYERS
+from .device import resolve_device
+from .images import ImageSource, load_image, resize_longest, to_tensor
+from .losses import gram_matrix
+from .vgg import load_vgg19
+
+__all__ = ["Score", "score"]
+
+CONTENT_LAYER = "conv4_2"
+_DIRECTIONS = 64  # random projections of the sliced Wasserstein distance
+_QUANTILES = 256
+
+
+@dataclass(frozen=True)
+class Score:
+    """Quality figures of one image against a photo and a painting."""
+
+    style: dict[str, float]
+    """Per style layer, |G - A| / |A| for per-position Gram matrices: 0 is the painting's statistics."""
+    content: float
+    """|F - P| / |P| at conv4_2: 0 is the photo's content."""
+    color: float
+    """Sliced Wasserstein distance between the RGB colours of the image and of the painting, in
+    units of the [0, 1] range: 0 is the painting's palette."""
+    edges: float
+    """Correlation of the image's edge strength (Sobel, on luminance) with the photo's: 1 keeps its
+    structure exactly, 0 none of it."""
+
+    @property
+    def style_mean(self) -> float:
+        """The mean of the per-layer style distances."""
+        return sum(self.style.values()) / len(self.style)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures as plain JSON-able values."""
+        return {**asdict(self), "style_mean": self.style_mean}
+
+
+@torch.no_grad()
+def score(
+    image: ImageSource,
+    content: ImageSource,
+    style: ImageSource,
+    device: str = "cpu",
+    max_pixels: int = 50_000_000,
+) -> Score:
+    """Score `image` (a stylised photo) against the `content` photo and the `style` painting."""
+    output = load_image(image, max_pixels, "image")
+    torch_device = resolve_device(device)
+    x = to_tensor(output, torch_device)
+    photo = to_tensor(load_image(content, max_pixels, "content").resize(output.size), torch_device)
+    painting = to_tensor(resize_longest(load_image(style, max_pixels, "style"), max(output.size)), torch_device)
+    vgg = load_vgg19(device=torch_device)
+    layers = [*PAPER_STYLE_LAYERS, CONTENT_LAYER]
+    ours, photo_features, painting_features = vgg(x, layers), vgg(photo, [CONTENT_LAYER]), vgg(painting, layers)
+    return Score(
+        style={name: _relative(_gram(ours[name]), _gram(painting_features[name])) for name in PAPER_STYLE_LAYERS},
+        content=_relative(ours[CONTENT_LAYER], photo_features[CONTENT_LAYER]),
+        color=_sliced_wasserstein(x, painting),
+        edges=_correlation(_edge_strength(x), _edge_strength(photo)),
+    )
+
+
+def _gram(features: torch.Tensor) -> torch.Tensor:
+    return gram_matrix(features) / features[0, 0].numel()
+
+
+def _relative(ours: torch.Tensor, target: torch.Tensor) -> float:
+    return ((ours - target).norm() / target.norm().clamp_min(1e-12)).item()
+
+
+def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean over fixed random directions of the 1-D Wasserstein-1 distance between the projected
+    pixel colours of `a` and `b` (1, 3, H, W), compared at equally spaced quantiles."""
+    directions = F.normalize(torch.randn(3, _DIRECTIONS, generator=torch.Generator().manual_seed(0)), dim=0)
+    levels = torch.linspace(0, 1, _QUANTILES)
+
+    def quantiles(image: torch.Tensor) -> torch.Tensor:
+        projected = image[0].flatten(1).T.cpu() @ directions  # (pixels, directions)
+        return torch.quantile(projected, levels, dim=0)
+
+    return (quantiles(a) - quantiles(b)).abs().mean().item()
+
+
+def _edge_strength(image: torch.Tensor) -> torch.Tensor:
+    """Sobel gradient magnitude of the luminance, (H - 2) x (W - 2)."""
+    luma = (image[:, :1] * 0.299 + image[:, 1:2] * 0.587 + image[:, 2:] * 0.114).cpu()
+    sobel_x = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]).view(1, 1, 3, 3)
+    gx, gy = F.conv2d(luma, sobel_x), F.conv2d(luma, sobel_x.transpose(2, 3))
+    return (gx.pow(2) + gy.pow(2)).sqrt()
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten() - a.mean(), b.flatten() - b.mean()
+    return (a @ b / (a.norm() * b.norm()).clamp_min(1e-12)).item()
