@@ -11,7 +11,7 @@ from PIL import Image
 
 import impasto
 from impasto.config import PRESETS, TransferConfig
-from impasto.memory import estimate_peak_bytes, largest_side_that_fits
+from impasto.memory import estimate_peak_bytes, largest_side_that_fits, pixels_that_fit
 
 from .conftest import TINY, app_client, upload, wait_for
 
@@ -128,7 +128,8 @@ def test_queued_jobs_wait_their_turn_and_can_be_cancelled_or_deleted(tmp_path, p
 
 
 def test_a_failed_run_says_why_and_the_worker_goes_on(client, photo, painting) -> None:
-    bad = client.post("/api/jobs", **upload(photo, painting, {"size": 48, "iterations": 5, "style_weight": 1e38}))
+    overflow = {"size": 48, "iterations": 5, "normalization": "paper", "style_weight": 1e38}
+    bad = client.post("/api/jobs", **upload(photo, painting, overflow))
     good = client.post("/api/jobs", **upload(photo, painting))
     job = wait_for(client, bad.json()["id"], {"failed"})
     assert "the loss became inf" in job["error"] and "lower the weights" in job["error"]
@@ -149,16 +150,20 @@ def test_a_stopping_server_queues_its_running_job_again(tmp_path, photo, paintin
 def test_sizes_that_do_not_fit_the_memory_are_refused_with_the_largest_that_does(tmp_path, photo, painting) -> None:
     budget_mb = 200
     budget = budget_mb * 2**20
-    largest = largest_side_that_fits(budget, (96, 72))
-    assert estimate_peak_bytes(largest, largest * 3 // 4) <= budget < estimate_peak_bytes(largest + 1,
-                                                                                        (largest + 1) * 3 // 4)
+    config = TransferConfig(iterations=1)
+    largest = largest_side_that_fits(budget, (96, 72), config)
+    assert estimate_peak_bytes(largest, largest * 3 // 4, config) <= budget
+    assert estimate_peak_bytes(largest + 1, (largest + 1) * 3 // 4, config) > budget
     with app_client(tmp_path / "data", memory_budget_mb=budget_mb) as client:
-        assert client.get("/api/options").json()["limits"]["memory_budget_bytes"] == budget
+        options = client.get("/api/options").json()["limits"]
+        assert options["memory_budget_bytes"] == budget
+        assert options["max_run_pixels"]["default"] == pixels_that_fit(budget, TransferConfig())
         refused = client.post("/api/jobs", **upload(photo, painting, {"size": largest + 1, "iterations": 1}))
         assert refused.status_code == 422
         assert refused.json()["detail"].endswith(f"the largest size that fits is {largest}")
-        accepted = client.post("/api/jobs", **upload(photo, painting, {"size": largest, "iterations": 0}))
+        accepted = client.post("/api/jobs", **upload(photo, painting, {"size": largest, "iterations": 1}))
         assert accepted.status_code == 201
+        client.delete(f"/api/jobs/{accepted.json()['id']}")
 
 
 def test_missing_jobs_and_images_are_json_404s(client, photo, painting) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
 
-from ..config import TransferConfig
+from ..config import PRESETS, TransferConfig
 from ..errors import ConfigError
 from ..images import EXAMPLES, longest_side, resize_longest
 from ..memory import estimate_peak_bytes, largest_side_that_fits, pixels_that_fit
@@ -67,7 +67,7 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
             "max_pixels": settings.max_pixels,
             "max_queue": settings.max_queue,
             "memory_budget_bytes": budget,
-            "max_run_pixels": pixels_that_fit(budget),
+            "max_run_pixels": {name: pixels_that_fit(budget, TransferConfig.from_preset(name)) for name in PRESETS},
             "formats": sorted(set(FORMATS.values())),
         },
         "devices": [str(device) for device in request.app.state.manager.devices],
@@ -102,14 +102,12 @@ async def create_job(
     config, given = parse_settings(settings)
     photo = await read_image(content, "photo", limits.max_upload_bytes, limits.max_pixels)
     painting = await read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
-    output = longest_side(photo.size, config.size)
-    painting_size = longest_side(painting.size, max(1, round(config.size * config.style_scales(1)[0])))
-    _check_layers(config, output, painting_size)
+    _check_layers(config, photo.size, painting.size)
     _check_memory(config, photo.size, painting.size, request.app.state.memory_budget)
     try:
         job = jobs.submit(
-            resize_longest(photo, max(output)), resize_longest(painting, max(painting_size)), config, given,
-            _display_name(content.filename, "photo"), _display_name(style.filename, "painting"),
+            resize_longest(photo, config.size), resize_longest(painting, _painting_side(config, config.size)),
+            config, given, _display_name(content.filename, "photo"), _display_name(style.filename, "painting"),
         )
     except QueueFull as error:
         raise HTTPException(429, str(error)) from None
@@ -209,6 +207,8 @@ def job_json(job: Job, jobs: JobManager, queue: list[str] | None = None) -> dict
         "total": job.total,
         "loss": job.loss,
         "rate": live.get("rate"),
+        "level": live.get("level"),
+        "levels": live.get("levels"),
         "eta": eta if eta is not None and math.isfinite(eta) else None,
         "width": job.width,
         "height": job.height,
@@ -230,29 +230,39 @@ def _job(jobs: JobManager, job_id: str) -> Job:
     return job
 
 
-def _check_layers(config: TransferConfig, output: tuple[int, int], painting: tuple[int, int]) -> None:
-    """Refuse a size too small for the deepest layer (a 422 now rather than a failed job later)."""
-    layers = [*(config.content_layers if config.content_weight else ()), *(config.style_layers if config.style_weight
-                                                                             else ())]
+def _painting_side(config: TransferConfig, side: int) -> int:
+    """The painting's longest side when the output's is `side` (as the core sizes it)."""
+    return max(1, round(side * config.style_scales(1)[0]))
+
+
+def _check_layers(config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int]) -> None:
+    """Refuse a size too small for the deepest layer at the smallest level of the schedule (a 422
+    now rather than a failed job later). An automatic schedule skips levels that are too small."""
+    layers = [*(config.content_layers if config.content_weight else ()),
+              *(config.style_layers if config.style_weight else ())]
     needed = min_input_side(layers) if layers else 1
-    for role, (width, height) in (("photo", output), ("painting", painting)):
+    side = config.stages()[0][0] if config.levels is not None else config.size
+    shapes = {"photo": longest_side(photo, side), "painting": longest_side(painting, _painting_side(config, side))}
+    for role, (width, height) in shapes.items():
         if min(width, height) < needed:
+            way_out = "raise size" if config.levels is None else "raise size or lower levels"
             raise ConfigError(
-                f"size {config.size} makes the {role} {width}x{height} px, but the layers need at least {needed} px "
-                f"on each side: raise size"
+                f"size {config.size} makes the {role} {width}x{height} px at its smallest, but the layers need at "
+                f"least {needed} px on each side: {way_out}"
             )
 
 
 def _check_memory(config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int], budget: int) -> None:
     """Refuse a run whose estimated peak memory is over the budget, naming the largest size that fits.
     `photo` and `painting` are the images' own sizes."""
-    scale = config.style_scales(1)[0]
     output = longest_side(photo, config.size)
-    style = longest_side(painting, max(1, round(config.size * scale)))
-    need = estimate_peak_bytes(*max(output, style, key=lambda shape: shape[0] * shape[1]))
+    style = longest_side(painting, _painting_side(config, config.size))
+    need = estimate_peak_bytes(*max(output, style, key=lambda shape: shape[0] * shape[1]), config)
     if need <= budget:
         return
-    fits = min(largest_side_that_fits(budget, photo), int(largest_side_that_fits(budget, painting) / scale))
+    scale = config.style_scales(1)[0]
+    fits = min(largest_side_that_fits(budget, photo, config),
+               int(largest_side_that_fits(budget, painting, config) / scale))
     way_out = f"the largest size that fits is {fits}" if fits else "no size fits: free some memory"
     raise ConfigError(
         f"size {config.size} needs about {need / 2**30:.1f} GiB but a run may use {budget / 2**30:.1f} GiB here: "

@@ -195,7 +195,9 @@ class JobManager:
             return
         if isinstance(result, Result):
             save_image(result.image, folder / "result.png", result.metadata(**record))
-            self.store.update(job.id, step=config.iterations)
+            with self._lock:  # fewer than planned if the run stopped early (early_stop)
+                steps = self._live[job.id].get("step", config.iterations)
+            self.store.update(job.id, step=steps)
             self.store.finish(job.id, "done")
             log.info("job %s: done", job.id)
             return
@@ -221,18 +223,19 @@ class JobManager:
         with self._lock:
             cancel, live = self._cancel[job_id], self._live[job_id]
         preview = self.store.folder(job_id) / "preview.png"
-        last = {"report": 0.0, "preview": 0.0}
+        last = {"report": 0.0, "preview": 0.0, "level": 0}
 
         def on_progress(event: Progress) -> bool:
             now = time.monotonic()
             with self._lock:
-                live.update(rate=event.rate, eta=event.eta, elapsed=event.elapsed)
-            if now - last["preview"] >= PREVIEW_EVERY or event.step == event.total:
+                live.update(rate=event.rate, eta=event.eta, elapsed=event.elapsed, level=event.level,
+                            levels=event.levels, step=event.step)
+            if now - last["preview"] >= PREVIEW_EVERY or event.step == event.total or event.level != last["level"]:
                 save_image(event.image, preview)
                 height, width = event.image.shape[-2:]
                 with self._lock:
                     live.update(preview=event.step, preview_width=width, preview_height=height)
-                last["preview"] = now
+                last["preview"], last["level"] = now, event.level
             if now - last["report"] >= REPORT_EVERY or event.step == event.total:
                 self.store.update(job_id, step=event.step, total=event.total, loss=event.loss)
                 self.hub.publish(job_id)

@@ -193,7 +193,7 @@ function updateSizes() {
   const presetSize = currentPreset().size;
   const photo = state.files.content;
   const ratio = photo && photo.width ? Math.min(photo.width, photo.height) / Math.max(photo.width, photo.height) : 0.75;
-  const maxPixels = state.options.limits.max_run_pixels;
+  const maxPixels = state.options.limits.max_run_pixels[state.preset];
   const largest = Math.floor(Math.sqrt(maxPixels / ratio));
   const sizes = [...new Set([...SIZES, presetSize])].sort((a, b) => a - b);
   const wanted = state.sizeChosen || presetSize;
@@ -284,6 +284,8 @@ function render(job) {
   $("#bar-fill").style.width = `${(job.status === "done" ? 1 : fraction) * 100}%`;
   $("#bar").setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
   $("#stat-step").textContent = job.total ? `${job.step} / ${job.total}` : "–";
+  // Coarse-to-fine: the preview grows level by level to the output's size.
+  $("#stat-level").textContent = job.levels > 1 && !final ? ` · level ${job.level} of ${job.levels}` : "";
   $("#stat-loss").textContent = job.loss == null ? "–" : formatLoss(job.loss);
   $("#stat-time-label").textContent = { queued: "In queue", running: "Time left" }[job.status] || "Took";
   $("#stat-eta").textContent = timeLeft(job);
