@@ -12,6 +12,7 @@ from PIL import Image
 import impasto
 from impasto.config import PRESETS, TransferConfig
 from impasto.memory import estimate_peak_bytes, largest_side_that_fits, pixels_that_fit
+from impasto.web.store import MAX_ATTEMPTS, JobStore
 
 from .conftest import TINY, app_client, upload, wait_for
 
@@ -182,3 +183,23 @@ def test_missing_jobs_and_images_are_json_404s(client, photo, painting) -> None:
     for path in ("/api/jobs/0123456789abcdef0123456789abcdef", "/api/jobs/..%2F..%2Fjobs.sqlite3/result"):
         assert client.get(path).status_code == 404 and "detail" in client.get(path).json()
     client.post(f"/api/jobs/{busy['id']}/cancel")
+
+
+def test_a_restart_gives_up_on_a_job_that_keeps_killing_the_server_and_drops_half_added_ones(tmp_path) -> None:
+    data = tmp_path / "data"
+    store = JobStore(data)
+    image = Image.new("RGB", (64, 48), "gray")
+    fields = {"settings": {}, "config": TransferConfig(size=64).to_dict(), "content_name": "a.png",
+              "style_name": "b.png"}
+    crashing, interrupted = store.add(image, image, **fields), store.add(image, image, **fields)
+    store.update(crashing.id, status="running", attempts=MAX_ATTEMPTS)
+    store.update(interrupted.id, status="running", attempts=1)
+    (data / "jobs" / ".new-0123").mkdir()
+    (data / "jobs" / ("f" * 32)).mkdir()  # renamed into place, but the server died before storing its row
+
+    assert store.recover() == [interrupted.id]
+
+    assert store.get(interrupted.id).status == "queued"
+    crashed = store.get(crashing.id)
+    assert crashed.status == "failed" and "stopped during this job 3 times" in crashed.error
+    assert sorted(path.name for path in (data / "jobs").iterdir()) == sorted([crashing.id, interrupted.id])

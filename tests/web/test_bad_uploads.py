@@ -105,7 +105,8 @@ BAD_SETTINGS = {  # settings text: words the message must contain
     '{"optimizer": "sgd"}': ["optimizer must be one of lbfgs, adam"],
     '{"content_layers": ["conv4_2"]}': ["'content_layers' has a value of the wrong type"],
     '{"style_layers": "conv9_9"}': ["conv9_9"],
-    '{"seed": "abc"}': ["seed must be zero or a positive whole number"],
+    '{"seed": "abc"}': ["seed must be a whole number from 0"],
+    '{"seed": -1}': ["seed must be a whole number from 0"],
     '{"init": "/etc/passwd"}': ["init must be one of noise, content, style"],
     '{"weights": "/tmp/evil.pth"}': ["'weights' cannot be set from the web app"],
     '{"masks": ["/etc/hosts"]}': ["'masks' cannot be set"],
@@ -114,6 +115,9 @@ BAD_SETTINGS = {  # settings text: words the message must contain
     '{"save_every": 1}': ["'save_every' cannot be set"],
     '{"style_blend": [1, 2]}': ["one style image"],
     '{"size": 8}': ["size 8 makes the photo 8x6 px", "16 px", "raise size"],
+    '{"size": 64, "levels": 4}': ["size 64 makes the photo 8x6 px at its smallest", "raise size or lower levels"],
+    '{"history_size": 0}': ["history_size must be a positive whole number"],
+    '{"size": 256, "iterations": 100000, "history_size": 100000}': ["needs about", "the largest size that fits is"],
 }
 
 

@@ -86,7 +86,7 @@ def example(name: str) -> FileResponse:
 
 
 @router.post("/jobs", status_code=201, summary="Create a job from a photo, a painting and settings")
-async def create_job(
+def create_job(
     request: Request,
     response: Response,
     jobs: Manager,
@@ -95,13 +95,14 @@ async def create_job(
     style: Annotated[UploadFile, File(description="the painting")],
     settings: Annotated[str | None, Form(description='JSON object with CLI option names, e.g. {"size": 256}')] = None,
 ) -> dict[str, Any]:
-    """Validate everything first (settings, then the images), then queue the job.
+    """Validate everything first (settings, then the images), then queue the job. (A plain `def`:
+    FastAPI runs it in a worker thread, so decoding large images does not hold up the event streams.)
 
     Errors: 413 a file or image too large, 415 not an image, 422 a bad setting, a truncated image or
     a size that does not fit the memory, 429 the queue is full."""
     config, given = parse_settings(settings)
-    photo = await read_image(content, "photo", limits.max_upload_bytes, limits.max_pixels)
-    painting = await read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
+    photo = read_image(content, "photo", limits.max_upload_bytes, limits.max_pixels)
+    painting = read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
     _check_layers(config, photo.size, painting.size)
     _check_memory(config, photo.size, painting.size, request.app.state.memory_budget)
     try:

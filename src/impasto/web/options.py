@@ -44,16 +44,17 @@ def parse_settings(text: str | None) -> tuple[TransferConfig, dict[str, Any]]:
     if init is not None and init not in INIT_MODES:
         raise ConfigError(f"init must be one of {', '.join(INIT_MODES)} in the web app, got {init!r}")
     options = {name: tuple(value) if isinstance(value, list) else value for name, value in settings.items()}
-    preset = options.pop("preset", "default")
-    if not isinstance(preset, str):
+    preset = options.pop("preset", None)
+    if preset is not None and not isinstance(preset, str):
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     seed = options.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-        raise ConfigError(f"seed must be zero or a positive whole number, got {seed!r}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63):
+        raise ConfigError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+    base = TransferConfig() if preset is None else TransferConfig.from_preset(preset)
     try:
-        config = TransferConfig.from_preset(preset, **options)
+        config = base.replace(**options)
     except (TypeError, AttributeError):  # a JSON value of a type the config's checks do not expect
-        raise ConfigError(_wrong_type(preset, options)) from None
+        raise ConfigError(_wrong_type(base, options)) from None
     return config.with_seed(), settings
 
 
@@ -69,11 +70,11 @@ def editable_defaults() -> dict[str, Any]:
     return {name: defaults[name] for name in sorted(fields - set(REFUSED))}
 
 
-def _wrong_type(preset: str, options: dict[str, Any]) -> str:
+def _wrong_type(base: TransferConfig, options: dict[str, Any]) -> str:
     """The message naming the setting whose value has the wrong type."""
     for name, value in options.items():
         try:
-            TransferConfig.from_preset(preset, **{name: value})
+            base.replace(**{name: value})
         except (TypeError, AttributeError):
             return f"setting {name!r} has a value of the wrong type: {json.dumps(value)}"
         except ConfigError:

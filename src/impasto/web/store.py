@@ -174,7 +174,8 @@ class JobStore:
 
     def recover(self) -> list[str]:
         """After a restart: jobs that were running go back to the queue, unless the server has
-        already stopped during them `MAX_ATTEMPTS` times. Returns the ids put back."""
+        already stopped during them `MAX_ATTEMPTS` times, and folders of jobs that were being added
+        are removed. Returns the ids put back."""
         with self._lock:
             rows = self._db.execute("SELECT id, attempts FROM jobs WHERE status = 'running'").fetchall()
         requeued = []
@@ -185,8 +186,11 @@ class JobStore:
             else:
                 self.update(row["id"], status="queued")
                 requeued.append(row["id"])
-        for staging in self.root.glob(".new-*"):  # a job being added when the server stopped
-            shutil.rmtree(staging, ignore_errors=True)
+        with self._lock:
+            known = {row["id"] for row in self._db.execute("SELECT id FROM jobs")}
+        for folder in self.root.iterdir():  # a job being added when the server stopped: never stored
+            if folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
         return requeued
 
     def delete(self, job_id: str) -> None:

@@ -26,14 +26,15 @@ FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "
 CHUNK = 1 << 20
 
 
-async def read_image(upload: UploadFile, role: str, max_bytes: int, max_pixels: int) -> Image.Image:
-    """The uploaded `role` image ('photo', 'painting'), decoded to upright RGB in sRGB.
+def read_image(upload: UploadFile, role: str, max_bytes: int, max_pixels: int) -> Image.Image:
+    """The uploaded `role` image ('photo', 'painting'), decoded to upright RGB in sRGB. Decoding
+    takes a while for large images: call it from a worker thread, not the event loop.
 
     Raises:
         HTTPException: 413 too many bytes or pixels, 415 not an image of an accepted type,
             422 empty, truncated or corrupt.
     """
-    data = await _read_at_most(upload, max_bytes, role)
+    data = _read_at_most(upload, max_bytes, role)
     if not data:
         raise HTTPException(422, f"the {role} file is empty (0 bytes): choose an image file")
     with warnings.catch_warnings():
@@ -60,9 +61,9 @@ async def read_image(upload: UploadFile, role: str, max_bytes: int, max_pixels: 
             raise HTTPException(422, f"the {role} image is truncated or corrupt ({error}): export it again") from None
 
 
-async def _read_at_most(upload: UploadFile, max_bytes: int, role: str) -> bytes:
+def _read_at_most(upload: UploadFile, max_bytes: int, role: str) -> bytes:
     chunks, size = [], 0
-    while chunk := await upload.read(CHUNK):
+    while chunk := upload.file.read(CHUNK):
         size += len(chunk)
         if size > max_bytes:
             raise HTTPException(413, f"the {role} file is over the upload limit of {_mib(max_bytes)}: downscale it")

@@ -406,9 +406,10 @@ function card(job) {
 
 // What the user chose, in words: the preset, the size, the strength, the colours.
 function chips(job) {
-  const preset = job.settings.preset || "default";
-  const base = state.options.presets[preset];
-  const list = [PRESET_LABELS[preset] || preset, `${job.width}×${job.height}`, `${job.config.iterations} steps`];
+  const preset = job.settings.preset;
+  const base = state.options.presets[preset] || state.options.defaults;
+  const list = [`${job.width}×${job.height}`, `${job.config.iterations} steps`];
+  if (preset) list.unshift(PRESET_LABELS[preset] || preset);
   if (base && job.config.style_weight !== base.style_weight) {
     list.push(`style ×${formatFactor(job.config.style_weight / base.style_weight)}`);
   }
