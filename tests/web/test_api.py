@@ -92,6 +92,9 @@ def test_options_come_from_the_config(client) -> None:
     picture = client.get(options["examples"][0]["url"])
     assert picture.status_code == 200 and Image.open(io.BytesIO(picture.content)).format == "JPEG"
     assert client.get("/api/examples/..%2Fcli.py").status_code == 404
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/events", "/api/jobs/{job_id}/cancel"} <= set(paths)
+    assert client.get("/docs").status_code == 200 and "<title>impasto" in client.get("/").text
 
 
 def test_cancelling_a_running_job_stops_it_quickly_and_keeps_its_image(client, photo, painting) -> None:

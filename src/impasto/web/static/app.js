@@ -8,6 +8,7 @@ const $ = (selector, root = document) => root.querySelector(selector);
 const SIZES = [128, 256, 384, 512, 768, 1024, 1536, 2048]; // the size menu, besides the preset's own size
 const PRESET_LABELS = { fast: "Fast", default: "Balanced", best: "Best", paper: "Paper" };
 const FINAL = new Set(["done", "failed", "cancelled"]);
+const GALLERY_EVERY = 3000; // ms between gallery refreshes while jobs run
 
 const state = {
   options: null,
@@ -17,6 +18,7 @@ const state = {
   job: null, // the job on the stage
   events: null, // its EventSource
   shownImage: null, // the URL last asked for on the stage
+  galleryTimer: null,
 };
 
 async function api(path, init) {
@@ -38,7 +40,8 @@ async function init() {
   updateStart();
   // Back on the page: follow the job that is running or waiting, else show the latest result.
   const jobs = await refreshGallery();
-  const latest = jobs.find((job) => !FINAL.has(job.status)) || jobs.find((job) => job.urls.result);
+  const latest = jobs.find((job) => job.status === "running") || jobs.find((job) => !FINAL.has(job.status)) ||
+    jobs.find((job) => job.urls.result);
   if (latest) show(latest);
 }
 
@@ -292,7 +295,7 @@ function render(job) {
 
   const error = $("#job-error");
   error.hidden = !job.error;
-  error.textContent = job.error || "";
+  error.textContent = sentence(job.error || "");
   $("#cancel").hidden = final;
   $("#cancel").disabled = false;
   const download = $("#download");
@@ -356,8 +359,11 @@ function setIdle(idle) {
 
 // --- gallery ---------------------------------------------------------------------------------
 
+// The gallery refreshes itself every few seconds while a job in it is queued or running.
 async function refreshGallery() {
+  clearTimeout(state.galleryTimer);
   const { jobs } = await api("/api/jobs");
+  if (jobs.some((job) => !FINAL.has(job.status))) state.galleryTimer = setTimeout(refreshGallery, GALLERY_EVERY);
   const grid = $("#grid");
   grid.replaceChildren(...jobs.map(card));
   $("#gallery-empty").hidden = jobs.length > 0;
@@ -454,10 +460,16 @@ function ago(epoch) {
   return new Date(epoch * 1000).toLocaleDateString();
 }
 
+// The API's messages are lower-case clauses (as the CLI prints them); the page shows sentences.
+function sentence(message) {
+  return message.charAt(0).toUpperCase() + message.slice(1);
+}
+
 function showError(message) {
   const box = $("#form-error");
-  box.textContent = message;
+  box.textContent = sentence(message);
   box.hidden = false;
+  box.scrollIntoView({ behavior: "smooth", block: "nearest" });
 }
 
 function hideError() {
