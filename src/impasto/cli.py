@@ -1,5 +1,7 @@
 """The `impasto` command: argv -> TransferConfig -> pipeline -> file, with a progress bar.
 
+`impasto serve` starts the web app (`impasto.web`, the optional extra impasto[web]), imported only then.
+
 Exit codes: 0 done, 1 the optimisation failed (NaN), 2 a usage error (bad option, image, path,
 device or weights), 130 interrupted (Ctrl-C; the current image is written).
 """
@@ -37,12 +39,15 @@ from .images import EXAMPLES, check_output_path, save_image
 from .optimize import PATIENCE, Progress, ProgressCallback
 from .pipeline import Result, reconstruct_content, run_metadata, synthesize_texture, transfer
 from .score import score
+from .web.settings import ServerSettings
 
 __all__ = ["main"]
 
 DEFAULTS = TransferConfig()
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 PAINTINGS = ("starry_night.jpg", "the_scream.jpg", "shipwreck.jpg")
+WEB_EXTRA = ("fastapi", "uvicorn", "starlette", "multipart", "python_multipart")
+"""The modules of the optional extra impasto[web]."""
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -77,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reconstruct(commands)
     _add_figure(commands)
     _add_score(commands)
+    _add_serve(commands)
     info = commands.add_parser("info", help="versions, devices and where the weights come from")
     info.set_defaults(handler=_info)
     for name in ("transfer", "reconstruct", "figure"):  # the commands that build a TransferConfig
@@ -285,6 +291,35 @@ def _add_score(commands: Any) -> None:
     score.add_argument("--json", action="store_true", help="print the figures as JSON")
     score.add_argument("--device", default="cpu", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
     score.set_defaults(handler=_score)
+
+
+def _add_serve(commands: Any) -> None:
+    d = ServerSettings()
+    serve = commands.add_parser(
+        "serve",
+        help="the web app: upload a photo and a painting, watch the painting emerge (needs impasto[web])",
+        description="Serve the web app and its JSON API (docs at /docs). Jobs and their images are kept in "
+        "--data-dir; a restart finishes the jobs that were queued or running.",
+        epilog="example: impasto serve --port 8000, then open http://127.0.0.1:8000",
+    )
+    serve.add_argument("--host", default=d.host, help="address to listen on (0.0.0.0 serves the whole network)")
+    serve.add_argument("--port", type=int, default=d.port, help="port to listen on")
+    serve.add_argument("--data-dir", type=Path, default=d.data_dir, metavar="DIR", help="where jobs are kept")
+    serve.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb, metavar="MB", help="largest upload")
+    serve.add_argument(
+        "--max-pixels", type=int, default=d.max_pixels, metavar="N", help="largest uploaded image in pixels"
+    )
+    serve.add_argument("--max-queue", type=int, default=d.max_queue, metavar="N", help="most jobs waiting at once")
+    serve.add_argument(
+        "--memory-budget-mb",
+        type=float,
+        metavar="MB",
+        help="memory one run may use; larger sizes are refused (default: what the device has free at start-up)",
+    )
+    serve.add_argument(
+        "--device", default=d.device, help="auto (a worker per CUDA GPU, else the CPU), cpu, cuda:N or mps"
+    )
+    serve.set_defaults(handler=_serve)
 
 
 def _output_option(parser: argparse.ArgumentParser) -> None:
@@ -573,6 +608,25 @@ def _score(args: argparse.Namespace) -> int:
     print(f"content  relative distance to the photo at conv4_2 (lower: more of its content)  {result.content:.4f}")
     print(f"colour   sliced Wasserstein distance of RGB to the painting (lower: closer palette)  {result.color:.4f}")
     print(f"edges    correlation of edge strength with the photo (higher: more of its structure)  {result.edges:.4f}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    fields = {f.name for f in dataclasses.fields(ServerSettings)}
+    given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
+    settings = ServerSettings(**given)
+    for name in ("port", "max_upload_mb", "max_pixels", "max_queue", "memory_budget_mb"):
+        value = getattr(settings, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value:g}")
+    try:
+        from .web.server import serve
+    except ModuleNotFoundError as error:
+        if error.name not in WEB_EXTRA:
+            raise
+        print(f"impasto: error: the web app needs {error.name}: pip install 'impasto[web]'", file=sys.stderr)
+        return EXIT_USAGE
+    serve(settings)
     return 0
 
 

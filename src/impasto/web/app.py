@@ -1,0 +1,114 @@
+"""The FastAPI app: the API, the page, error handling, and the job queue's life cycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..device import resolve_device
+from ..errors import ImpastoError
+from ..memory import available_bytes
+from .api import router
+from .jobs import JobManager
+from .settings import ServerSettings
+from .store import JobStore
+from .uploads import BodyLimit
+
+__all__ = ["create_app", "worker_devices"]
+
+log = logging.getLogger("impasto.web")
+STATIC = Path(__file__).resolve().parent / "static"
+FORM_MARGIN = 1 << 20
+"""Bytes allowed in a job's request beyond its two files (the settings, the multipart framing)."""
+
+
+def worker_devices(name: str) -> list[torch.device]:
+    """The devices that get a worker: each CUDA GPU for 'auto' (else the CPU or Apple GPU), or the one named."""
+    if name == "auto" and torch.cuda.is_available():
+        return [torch.device("cuda", index) for index in range(torch.cuda.device_count())]
+    return [resolve_device(name)]
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """The app serving `settings.data_dir`'s jobs; its workers run while the app is started."""
+    devices = worker_devices(settings.device)
+    store = JobStore(settings.data_dir)
+    manager = JobManager(store, devices, settings.max_queue)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager.start()
+        try:
+            yield
+        finally:
+            manager.stop()
+            store.close()
+
+    app = FastAPI(
+        title="impasto",
+        version=__version__,
+        summary="Neural style transfer (Gatys, Ecker & Bethge, CVPR 2016): upload a photo and a painting, "
+        "watch the painting emerge, keep every result.",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.manager = settings, manager
+    app.state.memory_budget = _memory_budget(settings, devices)
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_api_route("/", lambda: FileResponse(STATIC / "index.html"), include_in_schema=False)
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ImpastoError, _impasto_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(BodyLimit, max_bytes=2 * settings.max_upload_bytes + FORM_MARGIN)
+    return app
+
+
+def _memory_budget(settings: ServerSettings, devices: list[torch.device]) -> int:
+    """Bytes a run may use: the setting, or the least any worker's device has free now."""
+    if settings.memory_budget_mb is not None:
+        return int(settings.memory_budget_mb * 2**20)
+    return min(available_bytes(device) for device in devices)
+
+
+async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse({"detail": str(error.detail)}, status_code=error.status_code, headers=error.headers)
+
+
+async def _impasto_error(request: Request, error: ImpastoError) -> JSONResponse:
+    """The core's errors here are about the request: a setting or an image."""
+    return JSONResponse({"detail": str(error)}, status_code=422)
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's list of problems as one line, e.g. a missing upload."""
+    problems = []
+    for problem in error.errors():
+        location = problem.get("loc") or ("body", "request")
+        where, name = str(location[0]), location[-1]
+        what = {"body": "form field", "query": "query parameter", "path": "path part"}.get(where, where)
+        if problem.get("type") == "missing":
+            problems.append(f"the {what} {name!r} is missing")
+        elif "UploadFile" in str(problem.get("msg")):
+            problems.append(f"the {what} {name!r} must be a file, not text")
+        else:
+            problems.append(f"the {what} {name!r} is invalid ({problem.get('msg', 'bad value')})")
+    detail = "; ".join(problems)
+    if request.url.path == "/api/jobs":
+        detail += ": send multipart/form-data with the files 'content' and 'style' and an optional JSON 'settings'"
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+    return JSONResponse({"detail": "internal error: see the server's log"}, status_code=500)

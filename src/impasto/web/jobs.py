@@ -1,0 +1,245 @@
+"""The job queue: one worker thread per device runs queued jobs oldest first through the core.
+
+Workers report progress to the store (throttled), to a preview image on disk and to the event hub
+that feeds the browsers' event streams. Cancelling makes the progress callback return True: the
+core stops after the current iteration and hands back its image, which is kept as the result.
+A server that stops (or is killed) mid-job runs that job again from the start when it restarts,
+with the same seed and inputs, so the result is the one the first run would have given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ..config import TransferConfig
+from ..errors import ImpastoError, Interrupted, OptimizationError
+from ..images import save_image
+from ..optimize import Progress, ProgressCallback
+from ..pipeline import Result, run_metadata, transfer
+from .store import Job, JobStore
+
+__all__ = ["EventHub", "JobManager", "QueueFull"]
+
+log = logging.getLogger("impasto.web")
+
+PREVIEW_EVERY = 0.5
+"""Seconds between preview images."""
+REPORT_EVERY = 0.25
+"""Seconds between progress events."""
+
+
+class QueueFull(Exception):
+    """As many jobs are waiting as the server allows."""
+
+
+class EventHub:
+    """Tells the event streams of a job (asyncio tasks) that it changed, from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[None]]]] = defaultdict(set)
+
+    def publish(self, job_id: str) -> None:
+        with self._lock:
+            listeners = list(self._queues.get(job_id, ()))
+        for loop, queue in listeners:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    @contextlib.contextmanager
+    def subscribe(self, job_id: str) -> Iterator[asyncio.Queue[None]]:
+        """A queue that receives an item each time the job changes, while the context lasts."""
+        entry = (asyncio.get_running_loop(), asyncio.Queue[None]())
+        with self._lock:
+            self._queues[job_id].add(entry)
+        try:
+            yield entry[1]
+        finally:
+            with self._lock:
+                self._queues[job_id].discard(entry)
+                if not self._queues[job_id]:
+                    del self._queues[job_id]
+
+
+class JobManager:
+    """Queued jobs, the worker threads that run them, cancelling and deleting."""
+
+    def __init__(self, store: JobStore, devices: list[torch.device], max_queue: int) -> None:
+        self.store, self.devices, self.max_queue = store, devices, max_queue
+        self.hub = EventHub()
+        self._wakeup = threading.Condition()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._cancel: dict[str, threading.Event] = {}
+        """Running jobs -> set to stop them."""
+        self._ended: dict[str, threading.Event] = {}
+        """Running jobs -> set when their worker has let go of them."""
+        self._live: dict[str, dict[str, Any]] = {}
+        """Running jobs -> figures not worth storing (rate, ETA, preview version)."""
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Put jobs interrupted by a stop back in the queue and start one worker per device."""
+        for job_id in self.store.recover():
+            log.info("job %s was interrupted by a server stop: queued to run again", job_id)
+        for device in self.devices:
+            thread = threading.Thread(target=self._work, args=(device,), name=f"impasto-worker-{device}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers; a running job stops at its next iteration and is queued again."""
+        self._stopping.set()
+        with self._wakeup:
+            self._wakeup.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def submit(self, content: Image.Image, style: Image.Image, config: TransferConfig, settings: dict[str, Any],
+               content_name: str, style_name: str) -> Job:
+        """Queue a job on its two images, already at their working sizes.
+
+        Raises:
+            QueueFull: `max_queue` jobs are waiting already.
+        """
+        with self._wakeup:
+            if len(self.store.queued_ids()) >= self.max_queue:
+                raise QueueFull(f"{self.max_queue} jobs are waiting already: try again when one has started")
+            job = self.store.add(content, style, settings=settings, config=config.to_dict(),
+                                 content_name=content_name, style_name=style_name, total=config.iterations)
+            self._wakeup.notify()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        """A job with its live figures."""
+        job = self.store.get(job_id)
+        if job is not None:
+            with self._lock:
+                job.extra = dict(self._live.get(job_id, {}))
+        return job
+
+    def cancel(self, job_id: str) -> None:
+        """Stop a running job (it keeps its last image) or drop a queued one from the queue."""
+        with self._wakeup:  # no worker claims a job while this runs
+            job = self.store.get(job_id)
+            if job is not None and job.status == "queued":
+                self.store.finish(job_id, "cancelled")
+        with self._lock:
+            if job_id in self._cancel:
+                self._cancel[job_id].set()
+        self.hub.publish(job_id)
+
+    def delete(self, job_id: str, timeout: float = 30.0) -> bool:
+        """Remove a job and its files, stopping it first if it runs. False if it did not stop in time."""
+        self.cancel(job_id)
+        with self._lock:
+            ended = self._ended.get(job_id)
+        if ended is not None and not ended.wait(timeout):
+            return False
+        self.store.delete(job_id)
+        self.hub.publish(job_id)
+        return True
+
+    def _work(self, device: torch.device) -> None:
+        while (job := self._next_job()) is not None:
+            try:
+                self._run(job, device)
+            except Exception as error:  # a bug or a full disk: the worker lives on, the job says what happened
+                log.exception("job %s: unexpected error", job.id)
+                self.store.finish(job.id, "failed", f"internal error ({type(error).__name__}): see the server's log")
+            finally:
+                with self._lock:
+                    del self._cancel[job.id], self._live[job.id]
+                    self._ended.pop(job.id).set()
+                self.hub.publish(job.id)
+
+    def _next_job(self) -> Job | None:
+        """Wait for a queued job and claim it; None when the server stops."""
+        with self._wakeup:
+            while not self._stopping.is_set():
+                job = self.store.claim_next()
+                if job is not None:
+                    with self._lock:
+                        self._cancel[job.id], self._ended[job.id] = threading.Event(), threading.Event()
+                        self._live[job.id] = {}
+                    return job
+                self._wakeup.wait()
+        return None
+
+    def _run(self, job: Job, device: torch.device) -> None:
+        """Run one claimed job to its end: done, cancelled, failed, or back to the queue on a stop."""
+        log.info("job %s: running on %s", job.id, device)
+        self.hub.publish(job.id)
+        config = TransferConfig(**job.config).replace(device=str(device))
+        folder = self.store.folder(job.id)
+        record = {"job": job.id, "content": job.content_name, "styles": [job.style_name]}
+        try:
+            result: Result | OptimizationError = transfer(
+                folder / "content.png", folder / "style.png", config, self._reporter(job.id)
+            )
+        except OptimizationError as error:  # cancelled, stopped, or a NaN loss: each keeps its last image
+            result = error
+        except ImpastoError as error:
+            log.info("job %s: failed: %s", job.id, error)
+            self.store.finish(job.id, "failed", str(error))
+            return
+        if isinstance(result, Result):
+            save_image(result.image, folder / "result.png", result.metadata(**record))
+            with self._lock:  # fewer than planned if the run stopped early (early_stop)
+                steps = self._live[job.id].get("step", config.iterations)
+            self.store.update(job.id, step=steps)
+            self.store.finish(job.id, "done")
+            log.info("job %s: done", job.id)
+            return
+        with self._lock:
+            cancelled = self._cancel[job.id].is_set()
+        if isinstance(result, Interrupted) and not cancelled:  # the server is stopping: run it again next time
+            self.store.update(job.id, status="queued", attempts=job.attempts - 1)
+            log.info("job %s: stopped by the server's shutdown; queued to run again", job.id)
+            return
+        if result.image is not None:
+            save_image(result.image, folder / "result.png", run_metadata(config, result.step, **record))
+        self.store.update(job.id, step=result.step)
+        if isinstance(result, Interrupted):
+            self.store.finish(job.id, "cancelled")
+            log.info("job %s: cancelled after %d iterations", job.id, result.step)
+        else:
+            self.store.finish(job.id, "failed", str(result))
+            log.info("job %s: failed: %s", job.id, result)
+
+    def _reporter(self, job_id: str) -> ProgressCallback:
+        """The progress callback of one run: live figures, throttled events and previews, and the
+        answer to 'stop now?'."""
+        with self._lock:
+            cancel, live = self._cancel[job_id], self._live[job_id]
+        preview = self.store.folder(job_id) / "preview.png"
+        last = {"report": 0.0, "preview": 0.0, "level": 0}
+
+        def on_progress(event: Progress) -> bool:
+            now = time.monotonic()
+            with self._lock:
+                live.update(rate=event.rate, eta=event.eta, elapsed=event.elapsed, level=event.level,
+                            levels=event.levels, step=event.step)
+            if now - last["preview"] >= PREVIEW_EVERY or event.step == event.total or event.level != last["level"]:
+                save_image(event.image, preview)
+                height, width = event.image.shape[-2:]
+                with self._lock:
+                    live.update(preview=event.step, preview_width=width, preview_height=height)
+                last["preview"], last["level"] = now, event.level
+            if now - last["report"] >= REPORT_EVERY or event.step == event.total:
+                self.store.update(job_id, step=event.step, total=event.total, loss=event.loss)
+                self.hub.publish(job_id)
+                last["report"] = now
+            return cancel.is_set() or self._stopping.is_set()
+
+        return on_progress

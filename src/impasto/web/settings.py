@@ -1,0 +1,46 @@
+"""The server's own settings: where it keeps jobs, its limits and its devices.
+
+This module imports nothing from the web extra, so the CLI can show these defaults in its help
+without FastAPI installed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import TransferConfig
+
+__all__ = ["ServerSettings", "default_data_dir"]
+
+
+def default_data_dir() -> Path:
+    """$XDG_DATA_HOME/impasto, or ~/.local/share/impasto."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "impasto"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Settings of `impasto serve`; the CLI's options have the same names."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    """Jobs' state (SQLite) and images live here."""
+    host: str = "127.0.0.1"
+    """Loopback by default: the app has no accounts, so it serves this machine only unless told."""
+    port: int = 8000
+    max_upload_mb: float = 20.0
+    """Largest uploaded file, in MiB (413 beyond)."""
+    max_pixels: int = TransferConfig.max_pixels
+    """Largest uploaded image, in pixels (413 beyond)."""
+    max_queue: int = 20
+    """Most jobs waiting at once (429 beyond)."""
+    memory_budget_mb: float | None = None
+    """Memory a run may take, in MiB; None measures what the device has free at start-up."""
+    device: str = "auto"
+    """'auto' runs one worker on each CUDA GPU, or one on the CPU (or Apple GPU); or one named device."""
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)

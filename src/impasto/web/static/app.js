@@ -1,0 +1,479 @@
+"use strict";
+// impasto's page. Its controls come from GET /api/options (presets, defaults, limits, examples), so
+// nothing here repeats a default of the core. A job is sent as multipart to POST /api/jobs and
+// followed through its server-sent events; the gallery is GET /api/jobs.
+
+const $ = (selector, root = document) => root.querySelector(selector);
+
+const SIZES = [128, 256, 384, 512, 768, 1024, 1536, 2048]; // the size menu, besides the preset's own size
+const PRESET_LABELS = { fast: "Fast", default: "Balanced", best: "Best", paper: "Paper" };
+const FINAL = new Set(["done", "failed", "cancelled"]);
+const GALLERY_EVERY = 3000; // ms between gallery refreshes while jobs run
+
+const state = {
+  options: null,
+  files: { content: null, style: null }, // { blob, name, width, height }
+  preset: null,
+  sizeChosen: null, // the size the user picked, if any
+  job: null, // the job on the stage
+  events: null, // its EventSource
+  shownImage: null, // the URL last asked for on the stage
+  galleryTimer: null,
+};
+
+async function api(path, init) {
+  const response = await fetch(path, init);
+  const body = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw new Error(body && body.detail ? body.detail : `${response.status} ${response.statusText}`);
+  return body;
+}
+
+async function init() {
+  state.options = await api("/api/options");
+  setIdle(true);
+  buildPresets();
+  buildExamples();
+  bindDrops();
+  bindControls();
+  updateStrength();
+  updateSizes();
+  updateStart();
+  // Back on the page: follow the job that is running or waiting, else show the latest result.
+  const jobs = await refreshGallery();
+  const latest = jobs.find((job) => job.status === "running") || jobs.find((job) => !FINAL.has(job.status)) ||
+    jobs.find((job) => job.urls.result);
+  if (latest) show(latest);
+}
+
+// --- inputs ----------------------------------------------------------------------------------
+
+function bindDrops() {
+  for (const drop of document.querySelectorAll(".drop")) {
+    const input = $("input[type=file]", drop);
+    drop.addEventListener("click", () => input.click());
+    drop.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        input.click();
+      }
+    });
+    input.addEventListener("click", (event) => event.stopPropagation());
+    input.addEventListener("change", () => {
+      if (input.files.length) setFile(input.dataset.role, input.files[0], input.files[0].name);
+    });
+    for (const type of ["dragenter", "dragover"]) {
+      drop.addEventListener(type, (event) => {
+        event.preventDefault();
+        drop.classList.add("dragging");
+      });
+    }
+    drop.addEventListener("dragleave", () => drop.classList.remove("dragging"));
+    drop.addEventListener("drop", (event) => {
+      event.preventDefault();
+      drop.classList.remove("dragging");
+      const file = event.dataTransfer.files[0];
+      if (file) setFile(drop.dataset.role, file, file.name);
+    });
+  }
+}
+
+function setFile(role, blob, name) {
+  const url = URL.createObjectURL(blob);
+  const drop = $(`.drop[data-role=${role}]`);
+  const thumb = $(".drop-thumb", drop);
+  const probe = new Image();
+  probe.onload = () => {
+    const previous = state.files[role];
+    if (previous) URL.revokeObjectURL(previous.url);
+    state.files[role] = { blob, name, url, width: probe.naturalWidth, height: probe.naturalHeight };
+    thumb.src = url;
+    thumb.hidden = false;
+    $(".drop-empty", drop).hidden = true;
+    $(".drop-name", drop).textContent = name;
+    drop.classList.add("filled");
+    for (const button of document.querySelectorAll(`.example[data-role=${role}]`)) {
+      button.classList.toggle("selected", button.dataset.name === name);
+    }
+    hideError();
+    updateSizes();
+    updateStart();
+  };
+  // The browser cannot show it (e.g. TIFF): send it anyway; the server judges the file.
+  probe.onerror = () => {
+    state.files[role] = { blob, name, url, width: 0, height: 0 };
+    thumb.hidden = true;
+    $(".drop-empty", drop).hidden = false;
+    $(".drop-empty span", drop).textContent = name;
+    updateStart();
+  };
+  probe.src = url;
+}
+
+function buildExamples() {
+  const row = $("#examples");
+  for (const example of state.options.examples) {
+    const role = example.kind === "photo" ? "content" : "style";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "example";
+    button.dataset.role = role;
+    button.dataset.name = example.name;
+    button.title = `Use ${example.title} as the ${example.kind}`;
+    button.innerHTML = `<img alt="" src="${example.url}"><span></span>`;
+    $("span", button).textContent = example.title;
+    button.addEventListener("click", async () => {
+      const response = await fetch(example.url);
+      setFile(role, await response.blob(), example.name);
+    });
+    row.append(button);
+  }
+}
+
+// --- settings --------------------------------------------------------------------------------
+
+function buildPresets() {
+  const group = $("#presets");
+  const names = Object.keys(state.options.presets);
+  state.preset = names.includes("default") ? "default" : names[0];
+  for (const name of names) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("role", "radio");
+    button.dataset.preset = name;
+    button.innerHTML = "<span></span><small></small>";
+    $("span", button).textContent = PRESET_LABELS[name] || name[0].toUpperCase() + name.slice(1);
+    $("small", button).textContent = `${state.options.presets[name].iterations} steps`;
+    button.addEventListener("click", () => {
+      state.preset = name;
+      markPreset();
+      updateStrength();
+      updateSizes();
+    });
+    group.append(button);
+  }
+  markPreset();
+  $("#preserve").checked = Boolean(currentPreset().preserve_colors);
+}
+
+function markPreset() {
+  for (const button of document.querySelectorAll("#presets button")) {
+    button.setAttribute("aria-checked", String(button.dataset.preset === state.preset));
+  }
+}
+
+function currentPreset() {
+  return state.options.presets[state.preset];
+}
+
+function bindControls() {
+  $("#strength").addEventListener("input", updateStrength);
+  $("#size").addEventListener("change", () => {
+    state.sizeChosen = Number($("#size").value);
+  });
+  $("#start").addEventListener("click", start);
+  $("#cancel").addEventListener("click", cancel);
+  $("#compare-slider").addEventListener("input", updateCompare);
+}
+
+// The slider moves the style weight (the paper's beta) on a log scale around the preset's own.
+function strengthFactor() {
+  return 10 ** Number($("#strength").value);
+}
+
+function updateStrength() {
+  const factor = strengthFactor();
+  $("#strength-value").textContent = factor === 1 ? "As painted" : `×${formatFactor(factor)}`;
+}
+
+function formatFactor(factor) {
+  return factor >= 1 ? factor.toPrecision(2).replace(/\.0$/, "") : factor.toPrecision(1);
+}
+
+// The size menu: the preset's size and the usual ones, those that would not fit the server's memory
+// (for this photo's shape) disabled.
+function updateSizes() {
+  const select = $("#size");
+  const presetSize = currentPreset().size;
+  const photo = state.files.content;
+  const ratio = photo && photo.width ? Math.min(photo.width, photo.height) / Math.max(photo.width, photo.height) : 0.75;
+  const maxPixels = state.options.limits.max_run_pixels[state.preset];
+  const largest = Math.floor(Math.sqrt(maxPixels / ratio));
+  const sizes = [...new Set([...SIZES, presetSize])].sort((a, b) => a - b);
+  const wanted = state.sizeChosen || presetSize;
+  select.replaceChildren();
+  for (const size of sizes) {
+    const option = new Option(`${size} px${size === presetSize ? " · preset" : ""}`, size);
+    option.disabled = size > largest;
+    if (option.disabled) option.textContent += " · too large here";
+    select.append(option);
+  }
+  const usable = sizes.filter((size) => size <= largest);
+  select.value = String(usable.includes(wanted) ? wanted : usable[usable.length - 1] || sizes[0]);
+  $("#size-note").textContent = `up to ${largest.toLocaleString()} px`;
+}
+
+function updateStart() {
+  $("#start").disabled = !(state.files.content && state.files.style);
+}
+
+function settings() {
+  const preset = currentPreset();
+  const chosen = { preset: state.preset, size: Number($("#size").value) };
+  if (strengthFactor() !== 1) chosen.style_weight = preset.style_weight * strengthFactor();
+  const keep = $("#preserve").checked;
+  if (keep !== Boolean(preset.preserve_colors)) chosen.preserve_colors = keep ? "luminance" : null;
+  return chosen;
+}
+
+// --- jobs ------------------------------------------------------------------------------------
+
+async function start() {
+  const button = $("#start");
+  button.disabled = true;
+  hideError();
+  const form = new FormData();
+  form.append("content", state.files.content.blob, state.files.content.name);
+  form.append("style", state.files.style.blob, state.files.style.name);
+  form.append("settings", JSON.stringify(settings()));
+  try {
+    const job = await api("/api/jobs", { method: "POST", body: form });
+    show(job);
+    refreshGallery();
+    if (window.matchMedia("(max-width: 899px)").matches) $("#stage").scrollIntoView({ behavior: "smooth" });
+  } catch (error) {
+    showError(error.message);
+  } finally {
+    updateStart();
+  }
+}
+
+async function cancel() {
+  if (!state.job) return;
+  $("#cancel").disabled = true;
+  try {
+    render(await api(`/api/jobs/${state.job.id}/cancel`, { method: "POST" }));
+  } catch (error) {
+    $("#cancel").disabled = false;
+    showError(error.message);
+  }
+}
+
+// Put a job on the stage and follow it until it ends.
+function show(job) {
+  if (state.events) state.events.close();
+  state.events = null;
+  state.job = job;
+  render(job);
+  if (!FINAL.has(job.status)) {
+    const events = new EventSource(job.events_url);
+    events.onmessage = (event) => render(JSON.parse(event.data));
+    events.addEventListener("deleted", () => clearStage());
+    state.events = events;
+  }
+}
+
+function render(job) {
+  if (!state.job || job.id !== state.job.id) return;
+  const statusChanged = job.status !== state.job.status;
+  state.job = job;
+  const final = FINAL.has(job.status);
+  setIdle(false);
+  const badge = $("#badge");
+  badge.className = `badge ${job.status}`;
+  badge.textContent = job.status;
+  $("#status-title").textContent = `${stem(job.content_name)} × ${stem(job.style_name)}`;
+
+  const fraction = job.total ? job.step / job.total : 0;
+  $("#bar-fill").style.width = `${(job.status === "done" ? 1 : fraction) * 100}%`;
+  $("#bar").setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
+  $("#stat-step").textContent = job.total ? `${job.step} / ${job.total}` : "–";
+  // Coarse-to-fine: the preview grows level by level to the output's size.
+  $("#stat-level").textContent = job.levels > 1 && !final ? ` · level ${job.level} of ${job.levels}` : "";
+  $("#stat-loss").textContent = job.loss == null ? "–" : formatLoss(job.loss);
+  $("#stat-time-label").textContent = { queued: "In queue", running: "Time left" }[job.status] || "Took";
+  $("#stat-eta").textContent = timeLeft(job);
+
+  const error = $("#job-error");
+  error.hidden = !job.error;
+  error.textContent = sentence(job.error || "");
+  $("#cancel").hidden = final;
+  $("#cancel").disabled = false;
+  const download = $("#download");
+  download.hidden = !(final && job.urls.result);
+  if (job.urls.result) download.href = `${job.urls.result}?download=1`;
+
+  showImages(job, final);
+  highlightCard(job.id);
+  if (final && state.events) {
+    state.events.close();
+    state.events = null;
+  }
+  if (statusChanged || final) refreshGallery();
+}
+
+function showImages(job, final) {
+  const compare = $("#compare");
+  compare.hidden = false;
+  // The stage keeps the output's shape while the preview grows (coarse-to-fine) or changes.
+  const ratio = job.width / job.height;
+  compare.style.aspectRatio = `${job.width} / ${job.height}`;
+  compare.style.width = `min(100%, calc((100vh - 290px) * ${ratio.toFixed(4)}))`;
+  const image = (final && job.urls.result) || job.urls.preview || job.urls.content;
+  const comparing = final && Boolean(job.urls.result) && Boolean(job.urls.content);
+  compare.classList.toggle("live", !comparing);
+  if (comparing) $("#before").src = job.urls.content;
+  if (image && image !== state.shownImage) {
+    state.shownImage = image;
+    const next = new Image(); // load first, then swap: no flicker between previews
+    next.onload = () => {
+      if (state.shownImage === image) $("#after").src = image;
+    };
+    next.src = image;
+  }
+  updateCompare();
+}
+
+function updateCompare() {
+  const value = Number($("#compare-slider").value);
+  $("#before-clip").style.clipPath = `inset(0 ${100 - value}% 0 0)`;
+  $("#handle").style.left = `${value}%`;
+}
+
+function clearStage() {
+  if (state.events) state.events.close();
+  state.events = null;
+  state.job = null;
+  state.shownImage = null;
+  setIdle(true);
+  highlightCard(null);
+}
+
+// Idle: the stage shows how it works (on a phone, it is not shown at all).
+function setIdle(idle) {
+  $("#stage").classList.toggle("idle", idle);
+  $("#canvas").classList.toggle("empty", idle);
+  $("#placeholder").hidden = !idle;
+  $("#compare").hidden = idle;
+  $("#status").hidden = idle;
+}
+
+// --- gallery ---------------------------------------------------------------------------------
+
+// The gallery refreshes itself every few seconds while a job in it is queued or running.
+async function refreshGallery() {
+  clearTimeout(state.galleryTimer);
+  const { jobs } = await api("/api/jobs");
+  if (jobs.some((job) => !FINAL.has(job.status))) state.galleryTimer = setTimeout(refreshGallery, GALLERY_EVERY);
+  const grid = $("#grid");
+  grid.replaceChildren(...jobs.map(card));
+  $("#gallery-empty").hidden = jobs.length > 0;
+  $("#gallery-count").textContent = jobs.length ? `${jobs.length} ${jobs.length === 1 ? "painting" : "paintings"}` : "";
+  highlightCard(state.job && state.job.id);
+  return jobs;
+}
+
+function card(job) {
+  const node = $("#card-template").content.firstElementChild.cloneNode(true);
+  node.dataset.id = job.id;
+  const image = job.urls.result || job.urls.preview || job.urls.content;
+  if (image) $("img", node).src = image;
+  $("img", node).alt = `${stem(job.content_name)} in the style of ${stem(job.style_name)}`;
+  $(".card-names", node).textContent = `${stem(job.content_name)} × ${stem(job.style_name)}`;
+  $(".card-names", node).title = `${job.content_name} × ${job.style_name}`;
+  const badge = $(".badge", node);
+  badge.className = `badge ${job.status}`;
+  badge.textContent = job.status;
+  $(".chips", node).replaceChildren(...chips(job).map((text) => {
+    const chip = document.createElement("span");
+    chip.className = "chip";
+    chip.textContent = text;
+    return chip;
+  }));
+  $(".card-time", node).textContent = ago(job.created);
+  const download = $(".card-download", node);
+  download.hidden = !job.urls.result;
+  if (job.urls.result) download.href = `${job.urls.result}?download=1`;
+  $(".card-image", node).addEventListener("click", () => {
+    show(job);
+    if (window.matchMedia("(max-width: 899px)").matches) $("#stage").scrollIntoView({ behavior: "smooth" });
+  });
+  $(".card-delete", node).addEventListener("click", async () => {
+    if (!window.confirm("Delete this painting and its images?")) return;
+    try {
+      await api(`/api/jobs/${job.id}`, { method: "DELETE" });
+      if (state.job && state.job.id === job.id) clearStage();
+      refreshGallery();
+    } catch (error) {
+      showError(error.message);
+    }
+  });
+  return node;
+}
+
+// What the user chose, in words: the preset, the size, the strength, the colours.
+function chips(job) {
+  const preset = job.settings.preset;
+  const base = state.options.presets[preset] || state.options.defaults;
+  const list = [`${job.width}×${job.height}`, `${job.config.iterations} steps`];
+  if (preset) list.unshift(PRESET_LABELS[preset] || preset);
+  if (base && job.config.style_weight !== base.style_weight) {
+    list.push(`style ×${formatFactor(job.config.style_weight / base.style_weight)}`);
+  }
+  if (job.config.preserve_colors) list.push("photo colours");
+  return list;
+}
+
+function highlightCard(id) {
+  for (const node of document.querySelectorAll(".card")) node.classList.toggle("current", node.dataset.id === id);
+}
+
+// --- formatting ------------------------------------------------------------------------------
+
+function stem(name) {
+  return name.replace(/\.[A-Za-z0-9]+$/, "").replace(/[_-]+/g, " ");
+}
+
+function formatLoss(loss) {
+  const [mantissa, exponent] = loss.toExponential(2).split("e");
+  return Number(exponent) === 0 ? mantissa : `${mantissa}e${Number(exponent)}`;
+}
+
+function timeLeft(job) {
+  if (job.status === "queued") return job.queue_position > 1 ? `${job.queue_position - 1} ahead` : "next";
+  if (job.status !== "running") return job.finished && job.started ? clock(job.finished - job.started) : "–";
+  return job.eta == null ? "…" : clock(job.eta);
+}
+
+function clock(seconds) {
+  const whole = Math.max(0, Math.round(seconds));
+  const hours = Math.floor(whole / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  const rest = String(whole % 60).padStart(2, "0");
+  return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+}
+
+function ago(epoch) {
+  const seconds = Date.now() / 1000 - epoch;
+  if (seconds < 60) return "just now";
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return new Date(epoch * 1000).toLocaleDateString();
+}
+
+// The API's messages are lower-case clauses (as the CLI prints them); the page shows sentences.
+function sentence(message) {
+  return message.charAt(0).toUpperCase() + message.slice(1);
+}
+
+function showError(message) {
+  const box = $("#form-error");
+  box.textContent = sentence(message);
+  box.hidden = false;
+  box.scrollIntoView({ behavior: "smooth", block: "nearest" });
+}
+
+function hideError() {
+  $("#form-error").hidden = true;
+}
+
+init().catch((error) => showError(`The page could not start: ${error.message}`));

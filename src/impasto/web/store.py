@@ -1,0 +1,206 @@
+"""Jobs that outlive the server: their state in SQLite, their images in a folder each.
+
+    DATA_DIR/jobs.sqlite3          one row per job
+    DATA_DIR/jobs/<id>/content.png the photo at the output size (what the run reads)
+                       style.png   the painting at its working size
+                       preview.png the latest image of the run, replaced as it goes
+                       result.png  the finished image (or the last one of a cancelled or failed run),
+                                   with the run's settings in its metadata
+
+Folder names are generated ids; the names of uploaded files are kept as text only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..images import save_image
+
+__all__ = ["FINAL", "STATUSES", "Job", "JobStore"]
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+FINAL = frozenset({"done", "failed", "cancelled"})
+MAX_ATTEMPTS = 3
+"""A job the server died during this many times is failed rather than run again."""
+
+_ID = re.compile(r"[0-9a-f]{32}")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    settings TEXT NOT NULL,
+    config TEXT NOT NULL,
+    content_name TEXT NOT NULL,
+    style_name TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL DEFAULT 0,
+    loss REAL,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0
+)
+"""
+
+
+@dataclass
+class Job:
+    """One style transfer job, as stored."""
+
+    id: str
+    status: str
+    created: float
+    settings: dict[str, Any]
+    """The settings as the user gave them (canonical names)."""
+    config: dict[str, Any]
+    """The full `TransferConfig` of the run, seed included."""
+    content_name: str
+    style_name: str
+    width: int
+    """Output size in px."""
+    height: int
+    started: float | None = None
+    finished: float | None = None
+    step: int = 0
+    total: int = 0
+    loss: float | None = None
+    error: str | None = None
+    attempts: int = 0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Live figures that are not stored (rate, ETA, preview version)."""
+
+
+class JobStore:
+    """Thread-safe access to the jobs under `data_dir`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "jobs"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(data_dir / "jobs.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def folder(self, job_id: str) -> Path:
+        """The folder of a job's images."""
+        if not _ID.fullmatch(job_id):
+            raise ValueError(f"not a job id: {job_id!r}")
+        return self.root / job_id
+
+    def add(self, content: Image.Image, style: Image.Image, **fields: Any) -> Job:
+        """Store a new queued job with its two input images (already at their working sizes).
+
+        The images are written to a hidden folder that is renamed into place, so a job's folder
+        is complete or absent."""
+        job = Job(id=uuid.uuid4().hex, status="queued", created=time.time(),
+                  width=content.width, height=content.height, **fields)
+        staging = self.root / f".new-{job.id}"
+        staging.mkdir()
+        try:
+            save_image(content, staging / "content.png")
+            save_image(style, staging / "style.png")
+            staging.rename(self.folder(job.id))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        row = {name: value for name, value in dataclasses.asdict(job).items() if name != "extra"}
+        row["settings"], row["config"] = json.dumps(job.settings), json.dumps(job.config)
+        with self._lock:
+            self._db.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                             list(row.values()))
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        """The job with this id, or None (also for strings that are not ids)."""
+        if not _ID.fullmatch(job_id):
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _job(row)
+
+    def all(self) -> list[Job]:
+        """Every job, newest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM jobs ORDER BY created DESC").fetchall()
+        return [_job(row) for row in rows]
+
+    def queued_ids(self) -> list[str]:
+        """The queued jobs, oldest (next to run) first."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created").fetchall()
+        return [row["id"] for row in rows]
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Change some stored fields of a job."""
+        names = ", ".join(f"{name} = ?" for name in fields)
+        with self._lock:
+            self._db.execute(f"UPDATE jobs SET {names} WHERE id = ?", [*fields.values(), job_id])
+
+    def claim_next(self) -> Job | None:
+        """Mark the oldest queued job running and return it; None if none is queued."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY created LIMIT 1").fetchone()
+            if row is None:
+                return None
+            self._db.execute(
+                "UPDATE jobs SET status = 'running', started = ?, attempts = attempts + 1, step = 0, error = NULL "
+                "WHERE id = ?", (time.time(), row["id"]))
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
+        return _job(row)
+
+    def finish(self, job_id: str, status: str, error: str | None = None) -> None:
+        """Mark a job done, failed or cancelled."""
+        self.update(job_id, status=status, error=error, finished=time.time())
+
+    def recover(self) -> list[str]:
+        """After a restart: jobs that were running go back to the queue, unless the server has
+        already stopped during them `MAX_ATTEMPTS` times, and folders of jobs that were being added
+        are removed. Returns the ids put back."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, attempts FROM jobs WHERE status = 'running'").fetchall()
+        requeued = []
+        for row in rows:
+            if row["attempts"] >= MAX_ATTEMPTS:
+                self.finish(row["id"], "failed", f"the server stopped during this job {row['attempts']} times: "
+                            f"try a smaller size")
+            else:
+                self.update(row["id"], status="queued")
+                requeued.append(row["id"])
+        with self._lock:
+            known = {row["id"] for row in self._db.execute("SELECT id FROM jobs")}
+        for folder in self.root.iterdir():  # a job being added when the server stopped: never stored
+            if folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+        return requeued
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job and its images."""
+        with self._lock:
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        shutil.rmtree(self.folder(job_id), ignore_errors=True)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    values = dict(row)
+    values["settings"], values["config"] = json.loads(values["settings"]), json.loads(values["config"])
+    return Job(**values)

@@ -1,0 +1,134 @@
+"""Fixtures of the web tests: the app in-process (TestClient) or `impasto serve` in a subprocess,
+on tiny copies of the bundled images and the real core."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from impasto.images import EXAMPLES
+from impasto.web.app import create_app
+from impasto.web.settings import ServerSettings
+
+TINY = {"size": 48, "iterations": 5}
+
+
+def image_bytes(name: str, side: int = 96, image_format: str = "JPEG") -> bytes:
+    """A bundled example downscaled to `side` px, encoded."""
+    image = Image.open(EXAMPLES / name).convert("RGB")
+    image.thumbnail((side, side))
+    buffer = io.BytesIO()
+    image.save(buffer, image_format)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def photo() -> bytes:
+    return image_bytes("tubingen.jpg")
+
+
+@pytest.fixture(scope="session")
+def painting() -> bytes:
+    return image_bytes("starry_night.jpg")
+
+
+def upload(photo: bytes, painting: bytes, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The keyword arguments of a job's POST: two files and the settings."""
+    files = {"content": ("photo.jpg", photo, "image/jpeg"), "style": ("painting.jpg", painting, "image/jpeg")}
+    return {"files": files, "data": {"settings": json.dumps(TINY if settings is None else settings)}}
+
+
+@contextlib.contextmanager
+def app_client(data_dir: Path, **settings: Any) -> Iterator[TestClient]:
+    """The app on `data_dir` with its workers running, as a TestClient."""
+    with TestClient(create_app(ServerSettings(data_dir=data_dir, device="cpu", **settings))) as client:
+        yield client
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with app_client(tmp_path / "data") as client:
+        yield client
+
+
+def wait_for(client: TestClient | httpx.Client, job_id: str, statuses: set[str], timeout: float = 60,
+              step: int = 0) -> dict[str, Any]:
+    """Poll a job until its status is one of `statuses` (and it has done `step` iterations)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in statuses and job["step"] >= step:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout} s: {job}")
+
+
+class Server:
+    """`impasto serve` in a subprocess on a free port, to be killed and started again."""
+
+    def __init__(self, data_dir: Path, *options: str) -> None:
+        self.data_dir, self.options = data_dir, options
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = data_dir.parent / "server.log"
+
+    def start(self, timeout: float = 60) -> httpx.Client:
+        command = [sys.executable, "-m", "impasto", "serve", "--port", str(self.port), "--data-dir",
+                   str(self.data_dir), "--device", "cpu", *self.options]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        client = httpx.Client(base_url=self.url, timeout=30)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"impasto serve exited with {self.process.returncode}:\n{self.log.read_text()}")
+            with contextlib.suppress(httpx.TransportError):
+                if client.get("/api/options").status_code == 200:
+                    return client
+            time.sleep(0.2)
+        raise AssertionError(f"impasto serve did not answer in {timeout} s:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or a power cut."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    server = Server(tmp_path / "data")
+    try:
+        yield server
+    finally:
+        server.stop()
