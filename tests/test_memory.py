@@ -18,7 +18,7 @@ from impasto.memory import (
 
 
 def test_the_estimate_is_fixed_plus_per_pixel() -> None:
-    full_history = TransferConfig(iterations=105, levels=1)
+    full_history = TransferConfig(iterations=105, levels=1, history_size=100)
     assert pixel_bytes(full_history) == ACTIVATION_BYTES + HISTORY_BYTES * 100
     assert estimate_peak_bytes(512, 384, full_history) == FIXED_BYTES + pixel_bytes(full_history) * 512 * 384
     assert 1390 * 2**20 < estimate_peak_bytes(512, 384, full_history) < 1.1 * 1390 * 2**20  # measured: 1390 MiB
