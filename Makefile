@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	mkdir -p out
 	$(BIN)/impasto transfer src/impasto/examples/tubingen.jpg src/impasto/examples/starry_night.jpg \
-		-o out/tubingen_starry_night.png --size 384 --iterations 250 --seed 0
+		-o out/tubingen_starry_night.png --seed 0
 
 test: setup
 	$(BIN)/python -m pytest
@@ -28,8 +28,10 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src
 
+# PASTICHE=/path/to/venv/bin/pastiche adds pastiche's times to speed.py's table.
 bench: setup
 	$(BIN)/python benchmarks/iteration.py
+	$(BIN)/python benchmarks/speed.py $(if $(PASTICHE),--pastiche $(PASTICHE))
 
 clean:
 	rm -rf $(VENV) out

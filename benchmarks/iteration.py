@@ -1,10 +1,11 @@
-"""Seconds per iteration and peak memory of a default style transfer, at several sizes.
+"""Seconds per iteration and peak memory of the default settings at one size, at several sizes.
 
 One iteration is a VGG-19 forward up to conv5_1 plus a backward to the pixels (one L-BFGS step).
-Each size runs in a fresh process so its peak memory is its own.
+Each size runs in a fresh process, at that size only (one level), for as many iterations as fill
+L-BFGS's history, so its peak memory is that of the largest level of a default run of that size.
 
-    python benchmarks/iteration.py                 # 256 and 512 px on the default device
-    python benchmarks/iteration.py --sizes 256 512 1024 --device cuda
+    python benchmarks/iteration.py                 # 256, 512 and 1024 px on the default device
+    python benchmarks/iteration.py --sizes 512 --device cuda
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import sys
 
 
 def measure(size: int, device: str, warmup: int, steps: int) -> dict[str, float | str]:
-    """Time `steps` iterations after `warmup` at `size` px with the default settings."""
+    """Time `steps` iterations after `warmup` at `size` px with the default settings; run on until
+    the L-BFGS history is full for the peak memory."""
     import torch
 
     import impasto
     from impasto.images import EXAMPLES
 
-    config = impasto.TransferConfig(size=size, iterations=warmup + steps, seed=0, device=device)
+    defaults = impasto.TransferConfig()
+    iterations = max(warmup + steps, defaults.history_size + 2)
+    config = defaults.replace(size=size, iterations=iterations, levels=1, seed=0, device=device)
     elapsed: dict[int, float] = {}
     result = impasto.transfer(EXAMPLES / "tubingen.jpg", EXAMPLES / "starry_night.jpg", config,
                               lambda event: elapsed.__setitem__(event.step, event.elapsed))
@@ -42,7 +46,7 @@ def measure(size: int, device: str, warmup: int, steps: int) -> dict[str, float 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
