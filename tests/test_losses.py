@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from impasto.losses import content_loss, gram_matrix, style_layer_loss, tv_loss
+from impasto.losses import content_loss, gaussian_w2, gram_matrix, mean_and_covariance, style_layer_loss, tv_loss
 
 
 def test_gram_matrix_by_hand() -> None:
@@ -53,3 +53,21 @@ def test_losses_have_gradients() -> None:
     target_gram = gram_matrix(target)
     assert torch.autograd.gradcheck(lambda f: content_loss(f, target), (features,))
     assert torch.autograd.gradcheck(lambda f: style_layer_loss(gram_matrix(f).double(), target_gram, 16), (features,))
+
+
+def test_w2_distance_between_gaussians_by_hand() -> None:
+    # Diagonal covariances: W2^2 = |m1 - m2|^2 + sum (sqrt(s1) - sqrt(s2))^2.
+    mean, target_mean = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    cov, target_cov = torch.diag(torch.tensor([4.0, 1.0])), torch.diag(torch.tensor([1.0, 9.0]))
+    expected = (1 + 4) + (2 - 1) ** 2 + (1 - 3) ** 2
+    assert gaussian_w2(mean, cov, target_mean, target_cov.sqrt()).item() == pytest.approx(expected, rel=1e-5)
+    assert gaussian_w2(mean, cov, mean, cov.sqrt()).item() == pytest.approx(0, abs=1e-5)
+
+
+def test_mean_and_covariance_of_features_with_weights() -> None:
+    features = torch.tensor([[1.0, 3.0, 5.0], [0.0, 0.0, 6.0]]).reshape(1, 2, 1, 3)
+    mean, cov = mean_and_covariance(features)
+    assert torch.allclose(mean, torch.tensor([3.0, 2.0]))
+    assert torch.allclose(cov, torch.tensor([[8 / 3, 4.0], [4.0, 8.0]]))
+    weights = torch.tensor([1.0, 1.0, 0.0]).reshape(1, 1, 1, 3)  # the last position does not count
+    assert torch.allclose(mean_and_covariance(features, weights)[0], torch.tensor([2.0, 0.0]))

@@ -95,3 +95,19 @@ def test_relative_weights_give_the_same_balance_at_any_size(tmp_path) -> None:
         figures[size] = score(path, PHOTO, STARRY)
     assert figures[128].content == pytest.approx(figures[64].content, rel=0.25)
     assert figures[128].style_mean == pytest.approx(figures[64].style_mean, rel=0.25)
+
+
+def test_early_stop_ends_a_level_whose_loss_stops_falling() -> None:
+    events: list[impasto.Progress] = []
+    impasto.transfer(PHOTO, STARRY, TransferConfig(size=48, iterations=60, seed=0, early_stop=0.9), events.append)
+    assert len(events) == 11  # PATIENCE + 1: the first chance to compare
+
+
+def test_w2_loss_and_adam_iterate_averaging_run(tmp_path) -> None:
+    photo = score(PHOTO, PHOTO, STARRY)
+    for options in ({"style_loss": "w2"}, {"optimizer": "adam", "average_iterates": True}):
+        path = tmp_path / "out.png"
+        impasto.save_image(impasto.stylize(PHOTO, STARRY, size=64, iterations=30, seed=0, **options), path)
+        assert score(path, PHOTO, STARRY).color < photo.color, options
+    with pytest.raises(impasto.ConfigError, match="w2 has no paper normalisation"):
+        TransferConfig(style_loss="w2", normalization="paper")
