@@ -7,8 +7,8 @@ For each bundled painting with the bundled photo:
   to the result (the weights load included, the Python start-up not).
 - pastiche, equal time: pastiche's seconds per step are measured at 512 px (as in speed.py), then
   pastiche runs as many steps as fit in impasto's wall time (its own defaults otherwise, seed 0).
-- pastiche, full run: its default 1000 steps at 512 px, too long to repeat (about 40 minutes per
-  painting on 2 cores), kept in benchmarks/pastiche/<painting>.png; made with
+- pastiche, full run: its default 1000 steps at 512 px, too long to repeat (about 35 minutes per
+  painting on 2 cores), kept in benchmarks/pastiche/<painting>.png where it was made; made with
   `pastiche --seed 0 --size 512 --content tubingen.jpg --styles <painting>.jpg --output <painting>.png`.
 
     python benchmarks/quality.py --pastiche /path/to/venv/bin/pastiche --out docs/images
@@ -89,10 +89,14 @@ def main() -> None:
         full = FULL_RUNS / f"{painting}.png"
         print(row(f"{painting}: impasto default", score(ours, PHOTO, style), seconds))
         print(row(f"{painting}: pastiche, {steps} steps", score(equal, PHOTO, style), equal_seconds))
-        print(row(f"{painting}: pastiche, 1000 steps", score(full, PHOTO, style), "~2400"), flush=True)
-        side_by_side([("photo", PHOTO), (f"impasto default, {seconds:.0f} s", ours),
-                      (f"pastiche, {steps} steps ({equal_seconds:.0f} s)", equal),
-                      ("pastiche, 1000 steps (~40 min)", full)], args.out / f"vs_pastiche_{painting}.jpg")
+        panels = [("photo", PHOTO), (f"impasto default, {seconds:.0f} s", ours),
+                  (f"pastiche, {steps} steps ({equal_seconds:.0f} s)", equal)]
+        if full.is_file():
+            print(row(f"{painting}: pastiche, 1000 steps", score(full, PHOTO, style), "~2000"), flush=True)
+            panels.append(("pastiche, 1000 steps (~35 min)", full))
+        else:
+            print(f"| {painting}: pastiche, 1000 steps | not in {FULL_RUNS} | | | | | |", flush=True)
+        side_by_side(panels, args.out / f"vs_pastiche_{painting}.jpg")
 
 
 if __name__ == "__main__":
