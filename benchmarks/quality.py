@@ -7,8 +7,8 @@ For each bundled painting with the bundled photo:
   to the result (the weights load included, the Python start-up not).
 - pastiche, equal time: pastiche's seconds per step are measured at 512 px (as in speed.py), then
   pastiche runs as many steps as fit in impasto's wall time (its own defaults otherwise, seed 0).
-- pastiche, full run: its default 1000 steps at 512 px, too long to repeat (about 35 minutes per
-  painting on 2 cores), kept in benchmarks/pastiche/<painting>.png where it was made; made with
+- pastiche, full run: its default 1000 steps at 512 px, too long to repeat here (20 minutes a
+  painting on 2 cores: 19 min 40 s for The Scream on a quiet machine), kept in benchmarks/pastiche/<painting>.png where it was made; made with
   `pastiche --seed 0 --size 512 --content tubingen.jpg --styles <painting>.jpg --output <painting>.png`.
 
     python benchmarks/quality.py --pastiche /path/to/venv/bin/pastiche --out docs/images
@@ -92,8 +92,8 @@ def main() -> None:
         panels = [("photo", PHOTO), (f"impasto default, {seconds:.0f} s", ours),
                   (f"pastiche, {steps} steps ({equal_seconds:.0f} s)", equal)]
         if full.is_file():
-            print(row(f"{painting}: pastiche, 1000 steps", score(full, PHOTO, style), "~2000"), flush=True)
-            panels.append(("pastiche, 1000 steps (~35 min)", full))
+            print(row(f"{painting}: pastiche, 1000 steps", score(full, PHOTO, style), "~1180"), flush=True)
+            panels.append(("pastiche, 1000 steps (~20 min)", full))
         else:
             print(f"| {painting}: pastiche, 1000 steps | not in {FULL_RUNS} | | | | | |", flush=True)
         side_by_side(panels, args.out / f"vs_pastiche_{painting}.jpg")
