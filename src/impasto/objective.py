@@ -92,9 +92,10 @@ class Objective:
         vgg: the network.
         content: (1, 3, H, W) in [0, 1], or None when content_weight is 0 (texture synthesis).
         styles: the style images; with masks, every one must have a mask.
-        config: the weights (alpha, beta, TV, w_l), layers, normalisation and style loss.
+        config: the weights (alpha, beta, TV, w_l), layers, normalisation and style loss; with
+            scale control (`scale_split`) the w_l are rescaled so every style layer's loss starts
+            equal (their sum kept).
         image_shape: (H, W) of the images this objective will be called on.
-        balance_layers: rescale the w_l so every style layer's loss starts equal (their sum kept).
     """
 
     def __init__(
@@ -104,7 +105,6 @@ class Objective:
         styles: Sequence[StyleImage],
         config: TransferConfig,
         image_shape: tuple[int, int],
-        balance_layers: bool = False,
     ) -> None:
         self.vgg = vgg
         self.relative = config.normalization == "relative"
@@ -114,7 +114,6 @@ class Objective:
         self.content_layers = dict(config.content_layers) if config.content_weight > 0 else {}
         self.style_layers = dict(config.style_layers) if config.style_weight > 0 and styles else {}
         self.w2 = config.style_loss == "w2"
-        self.image_shape = image_shape
         with torch.no_grad():
             self.content_targets = {name: f.float() for name, f in vgg(content, self.content_layers).items()} \
                 if self.content_layers else {}
@@ -122,7 +121,7 @@ class Objective:
             self.content_norms = {name: content_loss(torch.zeros_like(p), p).item() if self.relative else 1.0
                                   for name, p in self.content_targets.items()}
             self.style_targets = self._style_targets(styles, image_shape) if self.style_layers else []
-        if balance_layers:
+        if config.scale_split is not None:
             self._balance()
         self.layers = sorted({*self.content_layers, *(name for group in self.style_targets for name in group)})
 

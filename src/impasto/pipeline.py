@@ -223,8 +223,7 @@ def _optimise(
     for index, (side, iterations) in enumerate(stages):
         current = level(side)
         _check_sizes(current, content_layers, style_layers)
-        objective = Objective(vgg, current.content, current.styles, config, current.shape,
-                              balance_layers=config.scale_split is not None)
+        objective = Objective(vgg, current.content, current.styles, config, current.shape)
         if image is None:
             init = _initial_image(config, current.shape, device, current.content, current.styles)
         else:
