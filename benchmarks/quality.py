@@ -8,7 +8,8 @@ For each bundled painting with the bundled photo:
 - pastiche, equal time: pastiche's seconds per step are measured at 512 px (as in speed.py), then
   pastiche runs as many steps as fit in impasto's wall time (its own defaults otherwise, seed 0).
 - pastiche, full run: its default 1000 steps at 512 px, too long to repeat here (20 minutes a
-  painting on 2 cores: 19 min 40 s for The Scream on a quiet machine), kept in benchmarks/pastiche/<painting>.png where it was made; made with
+  painting on 2 cores: 19 min 40 s for The Scream on a quiet machine), kept in
+  benchmarks/pastiche/<painting>.png; made with
   `pastiche --seed 0 --size 512 --content tubingen.jpg --styles <painting>.jpg --output <painting>.png`.
 
     python benchmarks/quality.py --pastiche /path/to/venv/bin/pastiche --out docs/images
