@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -48,8 +48,6 @@ class LossTerms:
     content: torch.Tensor
     style: torch.Tensor
     tv: torch.Tensor
-    per_layer: dict[str, torch.Tensor] = field(default_factory=dict)
-    """Unweighted, normalised loss of each layer (detached), keyed 'style:conv1_1', 'content:conv4_2'."""
 
     def numbers(self) -> tuple[float, float, float, float]:
         """(total, content, style, tv) as floats, read in one transfer."""
@@ -184,22 +182,18 @@ class Objective:
     def __call__(self, image: torch.Tensor) -> LossTerms:
         """Loss of `image`, (1, 3, H, W) in [0, 1], with its breakdown."""
         features = self.vgg(image, self.layers) if self.layers else {}
-        per_layer: dict[str, torch.Tensor] = {}
         content = image.new_zeros(())
         for name, weight in self.content_layers.items():
             loss = content_loss(features[name], self.content_targets[name]) / self.content_norms[name]
-            per_layer[f"content:{name}"] = loss.detach()
             content = content + weight * loss
         style = image.new_zeros(())
         for group in self.style_targets:
             for name, target in group.items():
                 loss = target.distance(features[name]) / target.norm
-                key = f"style:{name}"
-                per_layer[key] = per_layer.get(key, 0) + loss.detach()
                 style = style + target.weight * loss
         tv = image.new_zeros(())
         if self.tv_weight > 0:
             # 'relative': the mean squared neighbour difference, the same at any size.
             tv = tv_loss(image) / (image.numel() if self.relative else 1)
         content, style, tv = self.content_weight * content, self.style_weight * style, self.tv_weight * tv
-        return LossTerms(content + style + tv, content.detach(), style.detach(), tv.detach(), per_layer)
+        return LossTerms(content + style + tv, content.detach(), style.detach(), tv.detach())

@@ -7,6 +7,7 @@ This is the only module that knows the order of the steps.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -215,6 +216,7 @@ def _optimise(
     gives the images at that longest side, and the previous level's result, upsampled, is the start."""
     content_layers = list(config.content_layers) if config.content_weight > 0 else []
     style_layers = list(config.style_layers) if config.style_weight > 0 else []
+    level = functools.cache(level)  # the schedule's size check and the optimisation build the same levels
     stages = _schedule(config, level, [*content_layers, *style_layers])
     prepare_device(device)
     vgg = load_vgg19(config.weights, config.pooling, device, config.padding, compute_dtype(config.precision, device))
