@@ -1,0 +1,66 @@
+"""`impasto serve`: the web app (the optional extra impasto[web], imported only when it starts)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..web.settings import ServerSettings
+from .common import EXIT_USAGE
+
+WEB_EXTRA = ("fastapi", "uvicorn", "starlette", "multipart", "python_multipart")
+"""The modules of the optional extra impasto[web]."""
+
+__all__ = ["add_parser"]
+
+
+def add_parser(commands: Any) -> None:
+    d = ServerSettings()
+    serve = commands.add_parser(
+        "serve",
+        help="the web app: upload a photo and a painting, watch the painting emerge (needs impasto[web])",
+        description="Serve the web app and its JSON API (docs at /docs). Jobs and their images are kept in "
+        "--data-dir; a restart finishes the jobs that were queued or running.",
+        epilog="example: impasto serve --port 8000, then open http://127.0.0.1:8000",
+    )
+    serve.add_argument("--host", default=d.host, help="address to listen on (0.0.0.0 serves the whole network)")
+    serve.add_argument("--port", type=int, default=d.port, help="port to listen on")
+    serve.add_argument("--data-dir", type=Path, default=d.data_dir, metavar="DIR", help="where jobs are kept")
+    serve.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb, metavar="MB", help="largest upload")
+    serve.add_argument(
+        "--max-pixels", type=int, default=d.max_pixels, metavar="N", help="largest uploaded image in pixels"
+    )
+    serve.add_argument("--max-queue", type=int, default=d.max_queue, metavar="N", help="most jobs waiting at once")
+    serve.add_argument(
+        "--memory-budget-mb",
+        type=float,
+        metavar="MB",
+        help="memory one run may use; larger sizes are refused (default: what the device has free at start-up)",
+    )
+    serve.add_argument(
+        "--device", default=d.device, help="auto (a worker per CUDA GPU, else the CPU), cpu, cuda:N or mps"
+    )
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    fields = {f.name for f in dataclasses.fields(ServerSettings)}
+    given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
+    settings = ServerSettings(**given)
+    for name in ("port", "max_upload_mb", "max_pixels", "max_queue", "memory_budget_mb"):
+        value = getattr(settings, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value:g}")
+    try:
+        from ..web.server import serve
+    except ModuleNotFoundError as error:
+        if error.name not in WEB_EXTRA:
+            raise
+        print(f"impasto: error: the web app needs {error.name}: pip install 'impasto[web]'", file=sys.stderr)
+        return EXIT_USAGE
+    serve(settings)
+    return 0

@@ -1,0 +1,119 @@
+"""`impasto transfer`: paint a photo in the style of one or more paintings."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..color import COLOR_MATCH_METHODS
+from ..config import COLOR_MODES, INIT_MODES, NORMALIZATIONS, PRESETS, STYLE_LOSSES, TransferConfig
+from ..images import check_output_path
+from ..pipeline import transfer
+from .common import (
+    DEFAULTS,
+    config_from_args,
+    layers_text,
+    optimisation_options,
+    output_option,
+    run_and_save,
+    system_options,
+)
+
+__all__ = ["add_parser"]
+
+
+def add_parser(commands: Any) -> None:
+    run = commands.add_parser(
+        "transfer",
+        help="paint a photo in the style of one or more paintings",
+        description="Paint CONTENT in the style of STYLE (several styles are blended).",
+        epilog="example: impasto transfer photo.jpg starry_night.jpg -o out.png --size 256",
+    )
+    run.add_argument("content", help="the photo (content image)")
+    run.add_argument("styles", nargs="+", metavar="STYLE", help="the painting(s) (style images)")
+    output_option(run)
+    d = DEFAULTS
+    run.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="default",
+        help="starting point for every setting: fast, default, best (quality), or paper (the paper's exact "
+        "settings); options you give override it",
+    )
+    run.add_argument("--size", type=int, default=d.size, metavar="N", help="longest side of the output in px")
+    weights = run.add_argument_group("loss (the paper's alpha, beta and layers)")
+    weights.add_argument(
+        "--content-weight", type=float, default=d.content_weight, metavar="ALPHA", help="alpha; 0 = texture synthesis"
+    )
+    weights.add_argument("--style-weight", type=float, default=d.style_weight, metavar="BETA", help="beta")
+    weights.add_argument("--tv-weight", type=float, default=d.tv_weight, metavar="W", help="total-variation smoothing")
+    weights.add_argument(
+        "--normalization",
+        choices=NORMALIZATIONS,
+        default=d.normalization,
+        help="relative: each loss divided by its target's size, the same weights at any image size; paper: eq. 1 and 4",
+    )
+    weights.add_argument(
+        "--style-loss", choices=STYLE_LOSSES, default=d.style_loss, help="gram (the paper) or w2 (mean and covariance)"
+    )
+    weights.add_argument(
+        "--content-layers",
+        default=layers_text(d.content_layers),
+        metavar="LAYERS",
+        help="comma-separated layers, optionally name:weight",
+    )
+    weights.add_argument(
+        "--style-layers",
+        default=layers_text(d.style_layers),
+        metavar="LAYERS",
+        help="comma-separated layers (equal weights), or name:weight,...",
+    )
+    style = run.add_argument_group("style")
+    style.add_argument(
+        "--style-blend", metavar="W,W,...", help="weights of the style images, e.g. 0.7,0.3 (default: equal)"
+    )
+    style.add_argument(
+        "--style-scale",
+        default=str(d.style_scale),
+        metavar="S[,S...]",
+        help="style image size relative to --size: one value, or one per style (e.g. 0.5,2)",
+    )
+    controls = run.add_argument_group("perceptual controls (Gatys et al. 2017)")
+    controls.add_argument(
+        "--mask",
+        dest="masks",
+        action="append",
+        metavar="IMAGE",
+        help="where a style goes: white on black, drawn on the content; one per style, in "
+        "order; regions no mask covers keep the content",
+    )
+    controls.add_argument(
+        "--scale-split",
+        metavar="LAYER",
+        help="with two styles: the first gives the style layers before LAYER (fine scales), "
+        "the second LAYER and deeper (coarse), e.g. conv3_1",
+    )
+    controls.add_argument(
+        "--preserve-colors",
+        choices=COLOR_MODES,
+        help="keep the photo's colours: transfer luminance only, or recolour the style first",
+    )
+    controls.add_argument(
+        "--color-match",
+        choices=COLOR_MATCH_METHODS,
+        default=d.color_match,
+        help="matrix square root of --preserve-colors match",
+    )
+    optimisation_options(run, d, init=True)
+    system_options(run, d)
+    run.set_defaults(handler=_transfer)
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    config = config_from_args(args, TransferConfig.from_preset(args.preset))
+    init_file = [] if config.init in INIT_MODES else [config.init]
+    output = check_output_path(args.output, [args.content, *args.styles, *init_file, *(config.masks or ())])
+    record = {"content": str(args.content), "styles": [str(s) for s in args.styles]}
+    return run_and_save(
+        args, config, output, record, lambda callback: transfer(args.content, args.styles, config, callback)
+    )
