@@ -19,7 +19,7 @@ from .common import (
     system_options,
 )
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "transfer_options"]
 
 
 def add_parser(commands: Any) -> None:
@@ -32,6 +32,13 @@ def add_parser(commands: Any) -> None:
     run.add_argument("content", help="the photo (content image)")
     run.add_argument("styles", nargs="+", metavar="STYLE", help="the painting(s) (style images)")
     output_option(run)
+    transfer_options(run)
+    run.set_defaults(handler=_transfer)
+
+
+def transfer_options(run: argparse.ArgumentParser) -> None:
+    """The settings of a transfer, from --preset to the system options: shared by the commands that
+    stylise (transfer, and those that run it on many images or frames)."""
     d = DEFAULTS
     run.add_argument(
         "--preset",
@@ -106,7 +113,6 @@ def add_parser(commands: Any) -> None:
     )
     optimisation_options(run, d, init=True)
     system_options(run, d)
-    run.set_defaults(handler=_transfer)
 
 
 def _transfer(args: argparse.Namespace) -> int:
