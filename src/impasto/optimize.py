@@ -96,7 +96,7 @@ def optimize(
     def closure() -> float:
         nonlocal terms, last_good, scale, value
         opt.zero_grad(set_to_none=True)
-        terms = objective(image)
+        terms = objective.evaluate(image)
         value = terms.total.item()
         if not math.isfinite(value):
             raise NonFiniteLoss(
@@ -104,7 +104,6 @@ def optimize(
                 *last_good,
             )
         last_good = (image.detach().clamp(0, 1), done)
-        terms.total.backward()
         assert image.grad is not None
         if scale is None:
             # The paper's loss is of order 1e13 at the start. torch's L-BFGS makes its first step
