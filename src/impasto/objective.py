@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import TransferConfig
-from .losses import content_loss, gaussian_w2, gram_matrix, mean_and_covariance, style_layer_loss, tv_loss
+from .losses import at_least_float32, content_loss, gaussian_w2, gram_matrix, mean_and_covariance, style_layer_loss, tv_loss
 from .masks import layer_masks
 from .vgg import VGG19, feature_size
 
@@ -139,7 +139,7 @@ class Objective:
 
     def _content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """P^l at each content layer, (1, C, h, w)."""
-        return {name: f.float() for name, f in self.vgg(content, self.content_layers).items()}
+        return {name: at_least_float32(f) for name, f in self.vgg(content, self.content_layers).items()}
 
     def _content_norm(self, target: torch.Tensor) -> float:
         """The content loss of an all-zero response to `target`."""
@@ -149,7 +149,7 @@ class Objective:
         """The statistics of a style image (1, 3, h, w) at `layers`."""
         statistics = {}
         for name, f in self.vgg(image, layers).items():
-            f = f.float()
+            f = at_least_float32(f)
             w2 = mean_and_covariance(f) if self.w2 else (None, None)
             statistics[name] = LayerStatistics(gram_matrix(f) / f[0, 0].numel(), *w2)
         return statistics

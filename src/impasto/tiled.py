@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import TransferConfig
-from .losses import content_loss, gaussian_w2, gram_matrix, style_layer_loss
+from .losses import at_least_float32, content_loss, gaussian_w2, gram_matrix, style_layer_loss
 from .objective import LayerStatistics, LossTerms, Objective, StyleImage, _StyleTarget
 from .vgg import LAYERS, VGG19
 
@@ -164,22 +164,23 @@ class TiledObjective(Objective):
         return targets
 
     def _content_norm(self, target: torch.Tensor) -> float:
-        return sum(0.5 * rows.float().pow(2).sum().item() for rows in target.split(64, dim=2))
+        return sum(0.5 * at_least_float32(rows).pow(2).sum().item() for rows in target.split(64, dim=2))
 
     def _statistics(self, image: torch.Tensor, layers: list[str]) -> dict[str, LayerStatistics]:
         # Sums over the blocks, in float64: G (1, C, C), sum f (C,), and the number of positions.
         sums: dict[str, list[torch.Tensor]] = {}
         for _, features in self._owned_features(image, layers):
             for name, f in features.items():
-                f = f.float()
+                f = at_least_float32(f)
+                dtype = f.dtype
                 parts = [gram_matrix(f).double(), f.sum((0, 2, 3)).double(), torch.tensor(float(f[0, 0].numel()))]
                 sums[name] = parts if name not in sums else [a + b for a, b in zip(sums[name], parts, strict=True)]
         statistics = {}
         for name, (gram, first, count) in sums.items():
             mean = first / count
             cov = gram[0] / count - torch.outer(mean, mean)
-            w2 = (mean.float(), cov.float()) if self.w2 else (None, None)
-            statistics[name] = LayerStatistics((gram / count).float(), *w2)
+            w2 = (mean.to(dtype), cov.to(dtype)) if self.w2 else (None, None)
+            statistics[name] = LayerStatistics((gram / count).to(dtype), *w2)
         return statistics
 
     # The loss and its gradient.
@@ -246,8 +247,9 @@ class TiledObjective(Objective):
                 assert crop.grad is not None
                 block.crop(image.grad).add_(crop.grad)
                 content, tv = content + block_content.detach().double(), tv + block_tv.detach().double()
-        content, style, tv = (self.content_weight * content).float(), (self.style_weight * style).float(), \
-            (self.tv_weight * tv).float()
+        dtype = at_least_float32(image).dtype
+        content, style, tv = ((weight * term).to(dtype) for weight, term in
+                              ((self.content_weight, content), (self.style_weight, style), (self.tv_weight, tv)))
         return LossTerms((content + style + tv).detach(), content, style, tv)
 
     def _block_features(
@@ -265,7 +267,7 @@ class TiledObjective(Objective):
         total = torch.zeros((), device=self.vgg.mean.device)
         for name, weight in self.content_layers.items():
             target = block.owned_of_image(self.content_targets[name], name)
-            total = total + weight * content_loss(features[name], target.float()) / self.content_norms[name]
+            total = total + weight * content_loss(features[name], at_least_float32(target)) / self.content_norms[name]
         return total
 
     def _tv(self, image: torch.Tensor, block: Block, values: int, cropped: bool = False) -> torch.Tensor:
@@ -306,8 +308,8 @@ def _block_sums(target: _StyleTarget, feature: torch.Tensor, block: Block, layer
     if target.w2 is None:
         guided = feature if guide is None else feature * guide.to(feature.dtype)
         return [gram_matrix(guided)]
-    flat = feature.float().flatten(2)[0]  # (C, m)
-    weights = torch.ones_like(flat[:1]) if guide is None else guide.pow(2).flatten(2)[0].float()  # (1, m)
+    flat = at_least_float32(feature).flatten(2)[0]  # (C, m)
+    weights = torch.ones_like(flat[:1]) if guide is None else guide.pow(2).flatten(2)[0].to(flat.dtype)  # (1, m)
     weighted = flat * weights
     return [weights.sum(), weighted.sum(1), weighted @ flat.T]
 
