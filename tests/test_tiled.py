@@ -40,7 +40,7 @@ def _images(config: TransferConfig, masks: bool = False, split: bool = False, dt
     content = small(EXAMPLES / "tubingen.jpg", SIZE).to(dtype)
     starry, scream = (small(EXAMPLES / name, 80).to(dtype) for name in ("starry_night.jpg", "the_scream.jpg"))
     if masks:
-        sky, town = (small(EXAMPLES / name, SIZE)[:, :1].to(dtype) for name in ("tubingen_sky.png", "tubingen_town.png"))
+        sky, town = (small(EXAMPLES / f"tubingen_{name}.png", SIZE)[:, :1].to(dtype) for name in ("sky", "town"))
         styles = [StyleImage(starry, mask=sky), StyleImage(scream, mask=town)]
     elif split:
         fine = frozenset({"conv1_1", "conv2_1"})

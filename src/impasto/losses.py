@@ -11,7 +11,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["at_least_float32", "content_loss", "gaussian_w2", "gram_matrix", "mean_and_covariance", "style_layer_loss", "tv_loss"]
+__all__ = [
+    "at_least_float32",
+    "content_loss",
+    "gaussian_w2",
+    "gram_matrix",
+    "mean_and_covariance",
+    "style_layer_loss",
+    "tv_loss",
+]
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:

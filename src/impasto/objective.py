@@ -19,7 +19,15 @@ from dataclasses import dataclass
 import torch
 
 from .config import TransferConfig
-from .losses import at_least_float32, content_loss, gaussian_w2, gram_matrix, mean_and_covariance, style_layer_loss, tv_loss
+from .losses import (
+    at_least_float32,
+    content_loss,
+    gaussian_w2,
+    gram_matrix,
+    mean_and_covariance,
+    style_layer_loss,
+    tv_loss,
+)
 from .masks import layer_masks
 from .vgg import VGG19, feature_size
 

@@ -44,7 +44,7 @@ from .losses import at_least_float32, content_loss, gaussian_w2, gram_matrix, st
 from .objective import LayerStatistics, LossTerms, Objective, StyleImage, _StyleTarget
 from .vgg import LAYERS, VGG19
 
-__all__ = ["ALIGN", "Block", "TiledObjective", "blocks", "halo", "stride"]
+__all__ = ["ALIGN", "Block", "TiledObjective", "blocks", "edges", "halo", "stride"]
 
 ALIGN = 16
 """px: block edges and halos are multiples of this, the stride of the deepest pooling used (pool4)."""
@@ -99,18 +99,20 @@ class Block:
         return feature[..., self.top // s: self.bottom // s, self.left // s: self.right // s]
 
 
+def edges(length: int, size: int) -> list[int]:
+    """The edges of the blocks along one side of `length` px: about `size` px apart, as equal as the
+    16 px grid allows, from 0 to `length`."""
+    count = max(1, math.ceil(length / size))
+    cells = length / ALIGN
+    inner = {ALIGN * round(cells * i / count) for i in range(1, count)}
+    return [0, *sorted(edge for edge in inner if 0 < edge < length), length]
+
+
 def blocks(shape: tuple[int, int], size: int, margin: int) -> list[Block]:
-    """The blocks that cover an image of `shape` (H, W): about `size` px each way (a multiple of
-    `ALIGN`), as equal as the 16 px grid allows, with crops grown by `margin` px."""
+    """The blocks that cover an image of `shape` (H, W), about `size` px each way (see `edges`),
+    with crops grown by `margin` px."""
     height, width = shape
-
-    def edges(length: int) -> list[int]:
-        count = max(1, math.ceil(length / size))
-        cells = length / ALIGN
-        inner = [ALIGN * round(cells * i / count) for i in range(1, count)]
-        return [0, *sorted({edge for edge in inner if 0 < edge < length}), length]
-
-    rows, columns = edges(height), edges(width)
+    rows, columns = edges(height, size), edges(width, size)
     return [
         Block(top, bottom, left, right, max(0, top - margin), min(height, bottom + margin),
               max(0, left - margin), min(width, right + margin))
