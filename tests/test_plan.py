@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from impasto.config import TransferConfig
@@ -42,9 +44,10 @@ def test_a_level_too_large_is_tiled_within_the_budget(size: int, budget_gib: int
         return
     assert level.block % 16 == 0 and level.block >= MIN_BLOCK
     assert level.history >= MIN_HISTORY
-    if level.block + 16 < max(width, height):  # the next larger block does not fit with this history
+    count = math.ceil(max(width, height) / level.block)
+    if count > 2:  # one block fewer along the longest side does not fit with this history
         larger = plan_level(width, height, 10, budget_gib * GiB, CONFIG.replace(history_size=level.history),
-                            level.block + 16)
+                            16 * math.ceil(max(width, height) / (count - 1) / 16))
         assert larger is None or larger.history < level.history  # only with a shorter history
 
 

@@ -197,29 +197,51 @@ def plan_level(
 ) -> LevelPlan | None:
     """The plan of one `width` x `height` level within `budget` bytes, None if nothing fits.
 
-    Untiled where it fits (and `block` is None), else in blocks of `block` px if given, else the
-    largest that fit."""
-    pixels = width * height
+    With `block` None: the longest history (from `config.history_size` down to `MIN_HISTORY`) with
+    which the level runs whole, or else in the fewest blocks that fit, no smaller than
+    `PREFERRED_BLOCK` px (`MIN_BLOCK` with the shortest history). With `block`: in blocks of that
+    side wherever the level is larger."""
+    pixels, longest = width * height, max(width, height)
     full = min(config.history_size, max(iterations, 1)) if config.optimizer == "lbfgs" else 1
     rate = SECONDS_PER_PIXEL["fp32" if config.precision == "fp32" else "bf16"]
-    whole = FIXED_BYTES + (ACTIVATION_BYTES + HISTORY_BYTES * full) * pixels
-    if (block is None and whole <= budget) or (block is not None and block >= max(width, height)):
-        return LevelPlan(width, height, iterations, None, 1, full, whole, rate * pixels * iterations)
     margin = halo([*config.content_layers, *config.style_layers])
+
+    def whole(history: int) -> LevelPlan:
+        peak = FIXED_BYTES + (ACTIVATION_BYTES + HISTORY_BYTES * history) * pixels
+        return LevelPlan(width, height, iterations, None, 1, history, peak, rate * pixels * iterations)
+
+    def tiled(history: int, side: int) -> LevelPlan:
+        rows, columns = _crops(height, side, margin), _crops(width, side, margin)
+        peak = FIXED_BYTES + (IMAGE_BYTES + HISTORY_BYTES * history) * pixels + ACTIVATION_BYTES * max(rows) * max(
+            columns)
+        # Pass 1 is a forward (half an iteration), pass 2 a forward and a backward, over the crops.
+        seconds = 1.5 * rate * sum(rows) * sum(columns) * iterations
+        return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history, peak, seconds)
+
+    def side_of(count: int) -> int:  # the block side that cuts the longest side into `count` blocks
+        return ALIGN * math.ceil(longest / count / ALIGN)
+
     histories = sorted({full, *(h for h in (full // 2, full // 4, MIN_HISTORY) if MIN_HISTORY <= h < full)},
-                       reverse=True) if config.optimizer == "lbfgs" else [1]
+                       reverse=True)
+    if block is not None:
+        if block >= longest:
+            return next((plan for h in histories if (plan := whole(h)).peak_bytes <= budget), None)
+        return next((plan for h in histories if (plan := tiled(h, block)).peak_bytes <= budget), None)
     for history in histories:
-        fixed = FIXED_BYTES + (IMAGE_BYTES + HISTORY_BYTES * history) * pixels
+        if (plan := whole(history)).peak_bytes <= budget:
+            return plan
         smallest = MIN_BLOCK if history == histories[-1] else PREFERRED_BLOCK
-        sides = [block] if block is not None else range(ALIGN * math.ceil(max(width, height) / ALIGN), smallest - 1,
-                                                         -ALIGN)
-        for side in sides:
-            rows, columns = _crops(height, side, margin), _crops(width, side, margin)
-            peak = fixed + ACTIVATION_BYTES * max(rows) * max(columns)
-            if peak <= budget:
-                # Pass 1 is a forward (half an iteration), pass 2 a forward and a backward, over the crops.
-                return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history, peak,
-                                 1.5 * rate * sum(rows) * sum(columns) * iterations)
+        most = max(2, longest // smallest)  # more blocks than this would be smaller than `smallest`
+        if tiled(history, side_of(most)).peak_bytes > budget:
+            continue
+        fewest, more = 2, most  # bisect for the fewest blocks that fit (the peak falls as they grow)
+        while fewest < more:
+            middle = (fewest + more) // 2
+            if tiled(history, side_of(middle)).peak_bytes <= budget:
+                more = middle
+            else:
+                fewest = middle + 1
+        return tiled(history, side_of(fewest))
     return None
 
 

@@ -143,7 +143,9 @@ def optimize(
         raise Interrupted(f"interrupted after {image_done[1]} iterations", *image_done) from None
     except (MemoryError, torch.OutOfMemoryError):
         opt.state.clear()  # free L-BFGS's history before the image is copied
-        raise OutOfMemory(f"out of memory after {last_good[1]} iterations", *last_good) from None
+        current = (image if average is None else average.image).detach().clamp(0, 1)
+        image_done = (current, done) if torch.isfinite(current).all() else last_good
+        raise OutOfMemory(f"out of memory after {image_done[1]} iterations", *image_done) from None
     result = (image if average is None else average.image).detach().clamp(0, 1)
     if not torch.isfinite(result).all():
         raise NonFiniteLoss("the image became NaN: lower the weights or the learning rate", *last_good)

@@ -22,7 +22,7 @@ from .config import INIT_MODES, PAPER_STYLE_LAYERS, TransferConfig, equal_weight
 from .device import compute_dtype, prepare_device, resolve_device
 from .errors import ConfigError, ImageError, OptimizationError, OutOfMemory
 from .images import ImageSource, load_image, longest_side, resize_longest, to_pil, to_tensor
-from .memory import MIN_BLOCK, LevelPlan, Plan, available_bytes, plan_level, plan_run
+from .memory import LevelPlan, Plan, available_bytes, plan_level, plan_run
 from .objective import Objective, StyleImage
 from .optimize import Progress, ProgressCallback, optimize
 from .tiled import ALIGN, TiledObjective
@@ -304,10 +304,10 @@ def _objective(
 
 
 def _smaller(planned: LevelPlan, config: TransferConfig) -> LevelPlan | None:
-    """The level's plan in blocks half the size (or, untiled, half its longest side), None if smaller
-    than `MIN_BLOCK`."""
+    """The level's plan in blocks half the size (or, untiled, half its longest side), None if under
+    `ALIGN` px: a recovery goes below the planner's smallest blocks rather than fail."""
     side = (planned.block or max(planned.width, planned.height)) // 2 // ALIGN * ALIGN
-    if side < MIN_BLOCK:
+    if side < ALIGN:
         return None
     return plan_level(planned.width, planned.height, planned.iterations, 2**62, config.replace(
         history_size=planned.history), side)
