@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from ..config import PRESETS, TransferConfig
 from ..errors import ConfigError
 from ..images import EXAMPLES, longest_side, resize_longest
-from ..memory import largest_planned_side, pixels_that_fit, plan_level
+from ..memory import largest_planned_side, plan_level
 from ..vgg import min_input_side
 from .jobs import JobManager, QueueFull
 from .options import REFUSED, editable_defaults, parse_settings, presets
@@ -67,7 +67,7 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
             "max_pixels": settings.max_pixels,
             "max_queue": settings.max_queue,
             "memory_budget_bytes": budget,
-            "max_run_pixels": {name: pixels_that_fit(budget, TransferConfig.from_preset(name)) for name in PRESETS},
+            "max_run_pixels": {name: _planned_pixels(budget, TransferConfig.from_preset(name)) for name in PRESETS},
             "formats": sorted(set(FORMATS.values())),
         },
         "devices": [str(device) for device in request.app.state.manager.devices],
@@ -252,6 +252,12 @@ def _check_layers(config: TransferConfig, photo: tuple[int, int], painting: tupl
                 f"size {config.size} makes the {role} {width}x{height} px at its smallest, but the layers need at "
                 f"least {needed} px on each side: {way_out}"
             )
+
+
+def _planned_pixels(budget: int, config: TransferConfig) -> int:
+    """The most output pixels the memory planner fits in `budget` (at 4:3, in blocks where needed)."""
+    width, height = longest_side((4, 3), largest_planned_side(budget, (4, 3), config))
+    return width * height
 
 
 def _check_memory(config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int], budget: int) -> None:
