@@ -170,11 +170,11 @@ class TiledObjective(Objective):
 
     def _statistics(self, image: torch.Tensor, layers: list[str]) -> dict[str, LayerStatistics]:
         # Sums over the blocks, in float64: G (1, C, C), sum f (C,), and the number of positions.
+        dtype = at_least_float32(image).dtype
         sums: dict[str, list[torch.Tensor]] = {}
         for _, features in self._owned_features(image, layers):
             for name, f in features.items():
                 f = at_least_float32(f)
-                dtype = f.dtype
                 parts = [gram_matrix(f).double(), f.sum((0, 2, 3)).double(), torch.tensor(float(f[0, 0].numel()))]
                 sums[name] = parts if name not in sums else [a + b for a, b in zip(sums[name], parts, strict=True)]
         statistics = {}
