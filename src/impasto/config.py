@@ -131,6 +131,12 @@ class TransferConfig:
     """Write an intermediate image every N iterations (CLI); 0 never."""
     max_pixels: int = 50_000_000
     """Largest input image accepted, in pixels (decompression-bomb guard)."""
+    memory_budget: int | None = None
+    """Bytes a run may use at its peak; None: the memory the device has free when it starts. Levels
+    that do not fit whole are computed in blocks (`impasto.tiled`), with the same result."""
+    tile_size: int | None = None
+    """Force every level larger than this into blocks of this side in px (rounded up to a multiple
+    of 16); None: blocks only where the memory budget needs them."""
 
     def __post_init__(self) -> None:
         # Normalise to plain, JSON-able values: canonical layer maps, float tuples, str paths.
@@ -159,6 +165,10 @@ class TransferConfig:
             raise ConfigError(f"average_iterates must be true or false, got {self.average_iterates!r}")
         _non_negative_int("save_every", self.save_every)
         _positive_int("max_pixels", self.max_pixels)
+        if self.memory_budget is not None:
+            _positive_int("memory_budget", self.memory_budget)
+        if self.tile_size is not None and (not isinstance(self.tile_size, int) or self.tile_size < 16):
+            raise ConfigError(f"tile_size must be a whole number of pixels, at least 16, got {self.tile_size}")
         for name in ("content_weight", "style_weight", "tv_weight", "palette_weight"):
             _non_negative_float(name, getattr(self, name))
         if not _finite(self.strength) or not 0 <= self.strength <= 1:

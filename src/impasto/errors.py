@@ -8,6 +8,7 @@ Our exception hierarchy::
     ├── WeightsError        the VGG-19 weights are missing or malformed
     ├── DeviceError         the requested device is not available
     └── OptimizationError   the optimisation failed or was stopped; carries the last good image
+        └── OutOfMemory     a level ran out of memory (the pipeline retries it in smaller blocks)
 
 Messages name the problem, the value received and the way out, in one line. Only the entry points
 (the CLI, the web app) turn these into exit codes or HTTP errors.
@@ -25,6 +26,7 @@ __all__ = [
     "Interrupted",
     "NonFiniteLoss",
     "OptimizationError",
+    "OutOfMemory",
     "WeightsError",
 ]
 
@@ -69,3 +71,7 @@ class NonFiniteLoss(OptimizationError):
 
 class Interrupted(OptimizationError):
     """The user interrupted the run (Ctrl-C)."""
+
+
+class OutOfMemory(OptimizationError):
+    """The device ran out of memory during a level; `image` is the image reached so far."""

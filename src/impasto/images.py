@@ -1,6 +1,9 @@
 """All image file I/O: decoding any common image into RGB, resizing, tensors, and atomic saving.
 
-Tensors are (1, 3, H, W), float32, RGB in [0, 1].
+Tensors are (1, 3, H, W), float32, RGB in [0, 1]. Saved files carry an sRGB ICC profile, the
+resolution if given (dpi), and the run's settings as JSON (PNG: a text chunk; TIFF: the image
+description). 16-bit PNG and TIFF files (the optional extra impasto[print]: pypng, tifffile) are
+computed from the float image, without rounding to 8 bits on the way.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import tempfile
 import warnings
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageErro
 from .errors import ImageError
 
 __all__ = [
+    "BIT_DEPTHS",
     "EXAMPLES",
     "ImageSource",
     "check_output_path",
@@ -38,6 +43,9 @@ ImageSource = str | os.PathLike | Image.Image | torch.Tensor
 """A path, a PIL image, or a tensor (3, H, W) / (1, 3, H, W) in [0, 1]."""
 
 METADATA_KEY = "impasto"
+BIT_DEPTHS = (8, 16)
+SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
+_ICC_PROFILE_TAG = 34675  # TIFF's InterColorProfile
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 """The bundled example images: tubingen.jpg (a photo), starry_night.jpg, the_scream.jpg, shipwreck.jpg."""
 
@@ -199,31 +207,108 @@ def _can_save_rgb(extension: str) -> bool:
 
 
 def save_image(
-    image: torch.Tensor | Image.Image, path: str | os.PathLike, metadata: dict[str, Any] | None = None
+    image: torch.Tensor | Image.Image,
+    path: str | os.PathLike,
+    metadata: dict[str, Any] | None = None,
+    bit_depth: int = 8,
+    dpi: int | None = None,
 ) -> None:
-    """Write an image atomically (a temporary file renamed into place), with `metadata` stored as
-    JSON in a PNG text chunk (other formats carry no metadata)."""
-    picture = image if isinstance(image, Image.Image) else to_pil(image)
+    """Write an image atomically (a temporary file renamed into place), with an sRGB profile,
+    `metadata` stored as JSON (PNG and TIFF; other formats carry none) and `dpi` as its resolution.
+
+    Args:
+        image: a tensor (1, 3, H, W) in [0, 1] (clamped), or an RGB PIL image (8 bits only).
+        bit_depth: 8, or 16 for a PNG or TIFF with 16 bits per channel from the float tensor.
+    """
     out = Path(path)
     extension = out.suffix.lower()
-    options: dict[str, Any] = {}
-    if extension == ".png" and metadata is not None:
-        info = PngImagePlugin.PngInfo()
-        info.add_text(METADATA_KEY, json.dumps(metadata, sort_keys=True))
-        info.add_text("Software", f"impasto {metadata.get('version', '')}".strip())
-        options["pnginfo"] = info
-    elif extension in (".jpg", ".jpeg"):
-        options["quality"] = 95
+    check_bit_depth(out, bit_depth)
     descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=extension)
     try:
         with os.fdopen(descriptor, "wb") as file:
-            picture.save(file, format=Image.registered_extensions()[extension], **options)
+            if bit_depth == 16:
+                if isinstance(image, Image.Image):
+                    raise ImageError("a 16-bit file is written from a float tensor, not from an 8-bit PIL image")
+                _save_16_bit(image, file, extension, metadata, dpi)
+            else:
+                _save_8_bit(image if isinstance(image, Image.Image) else to_pil(image), file, extension, metadata, dpi)
         os.chmod(temporary, _new_file_mode())  # mkstemp makes it private (0600); give it a normal file's mode
         os.replace(temporary, out)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def check_bit_depth(path: str | os.PathLike, bit_depth: int) -> None:
+    """Refuse a bit depth the output's format cannot take (before any work)."""
+    extension = Path(path).suffix.lower()
+    if bit_depth not in BIT_DEPTHS:
+        raise ImageError(f"bit depth must be 8 or 16, got {bit_depth}")
+    if bit_depth == 16 and extension not in SIXTEEN_BIT_EXTENSIONS:
+        raise ImageError(f"output {str(path)!r}: 16 bits per channel need a .png, .tif or .tiff file")
+
+
+def _srgb_profile() -> bytes:
+    return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+
+
+def _save_8_bit(
+    picture: Image.Image, file: Any, extension: str, metadata: dict[str, Any] | None, dpi: int | None
+) -> None:
+    options: dict[str, Any] = {}
+    if extension in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"):
+        options["icc_profile"] = _srgb_profile()
+    if dpi is not None:
+        options["dpi"] = (dpi, dpi)
+    if extension == ".png" and metadata is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_text(METADATA_KEY, json.dumps(metadata, sort_keys=True))
+        info.add_text("Software", f"impasto {metadata.get('version', '')}".strip())
+        options["pnginfo"] = info
+    elif extension in (".tif", ".tiff") and metadata is not None:
+        options["description"] = json.dumps(metadata, sort_keys=True)
+        options["software"] = f"impasto {metadata.get('version', '')}".strip()
+    elif extension in (".jpg", ".jpeg"):
+        options["quality"] = 95
+    picture.save(file, format=Image.registered_extensions()[extension], **options)
+
+
+def _save_16_bit(
+    image: torch.Tensor, file: Any, extension: str, metadata: dict[str, Any] | None, dpi: int | None
+) -> None:
+    """A 16-bit RGB PNG (pypng, with iCCP, pHYs and text chunks) or TIFF (tifffile, zlib)."""
+    try:
+        import png
+        import tifffile
+    except ImportError:
+        raise ImageError("16-bit files need the extra impasto[print]: pip install 'impasto[print]'") from None
+    array = image.detach().float().squeeze(0).clamp(0, 1).mul(65535).round().to(torch.int32)
+    pixels = array.permute(1, 2, 0).cpu().numpy().astype(np.uint16)  # (H, W, 3)
+    height, width = pixels.shape[:2]
+    text = None if metadata is None else json.dumps(metadata, sort_keys=True)
+    software = f"impasto {(metadata or {}).get('version', '')}".strip()
+    if extension in (".tif", ".tiff"):
+        profile = _srgb_profile()
+        encoded = io.BytesIO()  # tifffile wants a named file or a buffer
+        tifffile.imwrite(
+            encoded, pixels, photometric="rgb", compression="zlib", metadata=None, description=text, software=software,
+            resolution=None if dpi is None else (dpi, dpi), resolutionunit=None if dpi is None else "INCH",
+            extratags=[(_ICC_PROFILE_TAG, "B", len(profile), profile, True)],
+        )
+        file.write(encoded.getbuffer())
+        return
+    per_metre = None if dpi is None else round(dpi / 0.0254)
+    encoded = io.BytesIO()
+    png.Writer(width, height, greyscale=False, bitdepth=16, x_pixels_per_unit=per_metre,
+               y_pixels_per_unit=per_metre, unit_is_meter=per_metre is not None).write(
+        encoded, pixels.reshape(height, width * 3))
+    chunks = list(png.Reader(bytes=encoded.getvalue()).chunks())
+    extra = [(b"iCCP", b"sRGB\x00\x00" + zlib.compress(_srgb_profile())),
+             (b"tEXt", b"Software\x00" + software.encode("latin-1"))]
+    if text is not None:
+        extra.append((b"tEXt", METADATA_KEY.encode() + b"\x00" + text.encode("latin-1")))
+    png.write_chunks(file, [chunks[0], *extra, *chunks[1:]])  # after IHDR, before the image data
 
 
 def _new_file_mode() -> int:
@@ -234,7 +319,10 @@ def _new_file_mode() -> int:
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The settings impasto stored in a PNG it wrote; {} if there are none."""
+    """The settings impasto stored in a PNG or TIFF it wrote; {} if there are none."""
     with Image.open(path) as image:
         text = image.info.get(METADATA_KEY) if hasattr(image, "info") else None
+        if text is None and image.format == "TIFF":
+            description = image.getexif().get(270)  # ImageDescription
+            text = description if isinstance(description, str) and description.startswith("{") else None
     return json.loads(text) if text else {}

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "at_least_float32",
     "color_quantiles",
     "content_loss",
     "gaussian_w2",
@@ -35,7 +36,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     n, c, h, w = features.shape
     # (N, M, C): a view without copying in both the contiguous and the channels-last layout.
     gram = _Gram.apply(features.permute(0, 2, 3, 1).reshape(n, h * w, c))
-    return _at_least_float32(gram)
+    return at_least_float32(gram)
 
 
 class _Gram(torch.autograd.Function):
@@ -56,7 +57,7 @@ class _Gram(torch.autograd.Function):
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L_content = 1/2 sum (F - P)^2 over all maps and positions (paper eq. 1)."""
-    return 0.5 * (_at_least_float32(features) - target).pow(2).sum()
+    return 0.5 * (at_least_float32(features) - target).pow(2).sum()
 
 
 def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, positions: float) -> torch.Tensor:
@@ -77,7 +78,7 @@ def mean_and_covariance(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (C,) and covariance (C, C) of the feature vectors at the positions of `features`
     (1, C, H, W), each position weighted by `weights` (1, 1, H, W) if given; in float32 or wider."""
-    flat = _at_least_float32(features).flatten(2)[0]  # (C, M)
+    flat = at_least_float32(features).flatten(2)[0]  # (C, M)
     w = torch.ones_like(flat[:1]) if weights is None else weights.flatten(2)[0].to(flat.dtype)  # (1, M)
     w = w / w.sum()
     mean = (flat * w).sum(1)
@@ -147,5 +148,6 @@ def palette_loss(image: torch.Tensor, target_quantiles: torch.Tensor, directions
     return (projected.sort(dim=0).values - target_quantiles).pow(2).mean()
 
 
-def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor` in float32, or as it is if wider (float64)."""
     return tensor.to(torch.promote_types(tensor.dtype, torch.float32))

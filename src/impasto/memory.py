@@ -17,22 +17,48 @@ Least squares gives 80 MiB + 6,975 bytes a pixel (fp32) and 114 MiB + 5,961 (bf1
 takes the larger of each, so it is an upper bound for both within about 10%: 2,400 of the bytes a
 pixel are the 100 history pairs, 4,600 are the activations. A GPU keeps the same tensors, so the
 same model is used there (not measured on a GPU).
+
+**The plan.** A level too large for the budget is computed in blocks (`tiled.py`): its peak is then
+the image-sized tensors (the image, its gradient, L-BFGS's vectors and history, the content
+target, the inputs at that size: `IMAGE_BYTES` a pixel plus `HISTORY_BYTES` a history pair) plus one
+block's crop's activations (`ACTIVATION_BYTES` a crop pixel). `plan_run` picks, level by level, the
+untiled run where it fits, else the largest blocks that fit with the longest history (L-BFGS's
+history is shortened before the blocks go under `PREFERRED_BLOCK`), and refuses a size that does
+not fit even in `MIN_BLOCK` px blocks with `MIN_HISTORY` pairs, naming the largest that does.
+Its times are those of this 2-core CPU (`SECONDS_PER_PIXEL`, one iteration of an untiled pixel).
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from .config import TransferConfig
+from .errors import ConfigError
 from .images import longest_side
+from .tiled import ALIGN, edges, halo
 
 __all__ = [
     "ACTIVATION_BYTES",
     "FIXED_BYTES",
     "HISTORY_BYTES",
+    "IMAGE_BYTES",
+    "MIN_BLOCK",
+    "MIN_HISTORY",
+    "PREFERRED_BLOCK",
+    "SECONDS_PER_PIXEL",
+    "LevelPlan",
+    "Plan",
     "available_bytes",
+    "format_bytes",
+    "largest_planned_side",
+    "parse_bytes",
+    "plan_level",
+    "plan_run",
     "estimate_peak_bytes",
     "largest_side_that_fits",
     "pixel_bytes",
@@ -45,6 +71,17 @@ ACTIVATION_BYTES = 4_600
 """Memory a run takes per output pixel for the activations of the backward pass."""
 HISTORY_BYTES = 24
 """Memory per output pixel of one L-BFGS history pair (two float32 RGB images), or of Adam's two moments."""
+IMAGE_BYTES = 200
+"""Memory a tiled level takes per pixel besides the history: the image and its gradient, L-BFGS's
+search direction and gradients, the last good image, the content target, the inputs at this size."""
+MIN_BLOCK = 64
+"""px: the smallest blocks a plan uses (a crop is then mostly halo)."""
+PREFERRED_BLOCK = 256
+"""px: L-BFGS's history is shortened (down to `MIN_HISTORY`) before blocks get smaller than this."""
+MIN_HISTORY = 3
+"""The shortest L-BFGS history a plan uses."""
+SECONDS_PER_PIXEL = {"bf16": 1.9e-6, "fp32": 3.4e-6}
+"""One untiled iteration's time per pixel on this machine's 2 CPU cores (512x384: 0.38 s in bf16)."""
 
 _DEFAULTS = TransferConfig()
 
@@ -105,3 +142,177 @@ def _mem_available() -> int:
     except OSError:
         pass
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class LevelPlan:
+    """How one level of the schedule runs."""
+
+    width: int
+    height: int
+    iterations: int
+    block: int | None
+    """Side of the blocks in px; None: the level runs whole."""
+    blocks: int
+    """Blocks per evaluation (1 untiled)."""
+    history: int
+    """L-BFGS history pairs (the optimiser's memory)."""
+    peak_bytes: int
+    """Predicted peak memory."""
+    seconds: float
+    """Predicted time on this machine's 2 CPU cores."""
+
+    def describe(self) -> str:
+        layout = "whole" if self.block is None else f"{self.blocks} blocks of {self.block} px"
+        return (f"{self.width}x{self.height}, {self.iterations} iterations, {layout}, history {self.history}, "
+                f"peak {format_bytes(self.peak_bytes)}, about {_clock(self.seconds)}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The levels of a run, coarsest first, within `budget` bytes."""
+
+    levels: tuple[LevelPlan, ...]
+    budget: int
+
+    @property
+    def peak_bytes(self) -> int:
+        return max(level.peak_bytes for level in self.levels)
+
+    @property
+    def seconds(self) -> float:
+        return sum(level.seconds for level in self.levels)
+
+    def describe(self) -> str:
+        """The plan as lines of text, for `impasto transfer --dry-run`."""
+        lines = [f"level {i}/{len(self.levels)}: {level.describe()}" for i, level in enumerate(self.levels, 1)]
+        lines.append(f"peak {format_bytes(self.peak_bytes)} of a {format_bytes(self.budget)} budget; "
+                     f"about {_clock(self.seconds)} in all on 2 CPU cores")
+        return "\n".join(lines)
+
+
+def plan_level(
+    width: int, height: int, iterations: int, budget: int, config: TransferConfig = _DEFAULTS,
+    block: int | None = None,
+) -> LevelPlan | None:
+    """The plan of one `width` x `height` level within `budget` bytes, None if nothing fits.
+
+    With `block` None: the longest history (from `config.history_size` down to `MIN_HISTORY`) with
+    which the level runs whole, or else in the fewest blocks that fit, no smaller than
+    `PREFERRED_BLOCK` px (`MIN_BLOCK` with the shortest history). With `block`: in blocks of that
+    side wherever the level is larger."""
+    pixels, longest = width * height, max(width, height)
+    full = min(config.history_size, max(iterations, 1)) if config.optimizer == "lbfgs" else 1
+    rate = SECONDS_PER_PIXEL["fp32" if config.precision == "fp32" else "bf16"]
+    margin = halo([*config.content_layers, *config.style_layers])
+
+    def whole(history: int) -> LevelPlan:
+        peak = FIXED_BYTES + (ACTIVATION_BYTES + HISTORY_BYTES * history) * pixels
+        return LevelPlan(width, height, iterations, None, 1, history, peak, rate * pixels * iterations)
+
+    def tiled(history: int, side: int) -> LevelPlan:
+        rows, columns = _crops(height, side, margin), _crops(width, side, margin)
+        peak = FIXED_BYTES + (IMAGE_BYTES + HISTORY_BYTES * history) * pixels + ACTIVATION_BYTES * max(rows) * max(
+            columns)
+        # Pass 1 is a forward (half an iteration), pass 2 a forward and a backward, over the crops.
+        seconds = 1.5 * rate * sum(rows) * sum(columns) * iterations
+        return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history, peak, seconds)
+
+    def side_of(count: int) -> int:  # the block side that cuts the longest side into `count` blocks
+        return ALIGN * math.ceil(longest / count / ALIGN)
+
+    histories = sorted({full, *(h for h in (full // 2, full // 4, MIN_HISTORY) if MIN_HISTORY <= h < full)},
+                       reverse=True)
+    if block is not None:
+        if block >= longest:
+            return next((plan for h in histories if (plan := whole(h)).peak_bytes <= budget), None)
+        return next((plan for h in histories if (plan := tiled(h, block)).peak_bytes <= budget), None)
+    for history in histories:
+        if (plan := whole(history)).peak_bytes <= budget:
+            return plan
+        smallest = MIN_BLOCK if history == histories[-1] else PREFERRED_BLOCK
+        most = max(2, longest // smallest)  # more blocks than this would be smaller than `smallest`
+        if tiled(history, side_of(most)).peak_bytes > budget:
+            continue
+        fewest, more = 2, most  # bisect for the fewest blocks that fit (the peak falls as they grow)
+        while fewest < more:
+            middle = (fewest + more) // 2
+            if tiled(history, side_of(middle)).peak_bytes <= budget:
+                more = middle
+            else:
+                fewest = middle + 1
+        return tiled(history, side_of(fewest))
+    return None
+
+
+def plan_run(
+    config: TransferConfig, shapes: Sequence[tuple[int, int, int]], budget: int
+) -> Plan:
+    """The plan of a run whose levels are `shapes` (width, height, iterations), coarsest first,
+    within `budget` bytes, with `config.tile_size` forcing blocks of that side.
+
+    Raises:
+        ConfigError: the finest level does not fit even in the smallest blocks; names the largest
+            `size` that fits for this aspect ratio.
+    """
+    levels = []
+    for width, height, iterations in shapes:
+        level = plan_level(width, height, iterations, budget, config, config.tile_size)
+        if level is None:
+            width, height = shapes[-1][:2]
+            largest = largest_planned_side(budget, (width, height), config)
+            fix = f"the largest --size that fits is {largest}" if largest else "no size fits"
+            raise ConfigError(
+                f"a {width}x{height} output does not fit in the memory budget of {format_bytes(budget)}, not even "
+                f"in {config.tile_size or MIN_BLOCK} px blocks with {MIN_HISTORY} history steps: {fix} "
+                f"(or raise --memory-budget)"
+            )
+        levels.append(level)
+    return Plan(tuple(levels), budget)
+
+
+def _crops(length: int, size: int, margin: int) -> list[int]:
+    """The lengths of the blocks' crops along one side of `length` px."""
+    cuts = edges(length, size)
+    return [min(length, end + margin) - max(0, start - margin) for start, end in zip(cuts, cuts[1:], strict=False)]
+
+
+def largest_planned_side(budget: int, aspect: tuple[int, int], config: TransferConfig = _DEFAULTS) -> int:
+    """The largest `size` (longest side, px) whose finest level `plan_level` fits in `budget`, in
+    blocks where needed, for an image of `aspect` (width, height); 0 if none."""
+    low, high = 0, 1
+    while plan_level(*longest_side(aspect, high), 1, budget, config, config.tile_size) is not None:
+        low, high = high, high * 2
+        if high > 2**20:
+            return low
+    while high - low > 1:
+        middle = (low + high) // 2
+        if plan_level(*longest_side(aspect, middle), 1, budget, config, config.tile_size) is not None:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def parse_bytes(text: str) -> int:
+    """'4G', '1500M', '512k' or a number of bytes -> bytes (binary units: G = 2**30)."""
+    units = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (value[:-1], value[-1]) if value and value[-1] in units else (value, "")
+    try:
+        size = float(number) * units[unit]
+    except ValueError:
+        raise ConfigError(f"expected a memory size such as 4G, 1500M or 800000000, got {text!r}") from None
+    if not math.isfinite(size) or size <= 0:
+        raise ConfigError(f"a memory size must be positive, got {text!r}")
+    return int(size)
+
+
+def format_bytes(size: float) -> str:
+    """Bytes as text in binary units: '1.5 GiB', '300 MiB'."""
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+
+
+def _clock(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

@@ -1,7 +1,9 @@
 """The total loss L = alpha L_content + beta L_style (+ TV) against fixed targets.
 
 Targets (the content's responses P^l and the styles' Gram matrices A^l) are computed once, under
-no_grad, when the Objective is built; calling it on an image returns the loss and its breakdown.
+no_grad, when the Objective is built; calling it on an image returns the loss and its breakdown, and
+`evaluate` also leaves the loss's gradient in the image's `.grad` (what an optimiser needs; the tiled
+objective of `tiled.py` computes both block by block).
 
 Styles are matched in groups. Without masks there is one group: at each layer, the Gram matrices
 of the style images that use that layer are blended. With masks (spatial control) each style is
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 
 from .config import TransferConfig
 from .losses import (
+    at_least_float32,
     color_quantiles,
     content_loss,
     gaussian_w2,
@@ -31,7 +34,7 @@ from .losses import (
 from .masks import layer_masks
 from .vgg import VGG19, feature_size
 
-__all__ = ["LossTerms", "Objective", "StyleImage"]
+__all__ = ["LayerStatistics", "LossTerms", "Objective", "StyleImage"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,18 @@ class LossTerms:
         """(total, content, style, tv) as floats, read in one transfer."""
         total, content, style, tv = torch.stack([self.total.detach(), self.content, self.style, self.tv]).tolist()
         return total, content, style, tv
+
+
+@dataclass(frozen=True)
+class LayerStatistics:
+    """What a style image's responses at one layer give its target."""
+
+    gram: torch.Tensor
+    """(1, C, C) Gram matrix per position, G^l / M_l, in float32 or wider."""
+    mean: torch.Tensor | None = None
+    """(C,) mean of the feature vectors ('w2' only)."""
+    cov: torch.Tensor | None = None
+    """(C, C) their covariance ('w2' only)."""
 
 
 @dataclass
@@ -149,10 +164,10 @@ class Objective:
         self.style_layers = dict(config.style_layers) if config.beta > 0 and styles else {}
         self.w2 = config.style_loss == "w2"
         with torch.no_grad():
-            self.content_targets = {name: f.float() for name, f in vgg(content, self.content_layers).items()} \
-                if self.content_layers else {}
+            self.content_targets = self._content_targets(content) if self.content_layers and content is not None \
+                else {}
             # 'relative': the content loss divided by its value for an all-zero response.
-            self.content_norms = {name: content_loss(torch.zeros_like(p), p).item() if self.relative else 1.0
+            self.content_norms = {name: self._content_norm(p) if self.relative else 1.0
                                   for name, p in self.content_targets.items()}
             self.style_targets = self._style_targets(styles, image_shape) if self.style_layers else []
             if config.scale_split is not None:
@@ -167,8 +182,26 @@ class Objective:
                  for group in self.style_targets for name, target in group.items()]
         return torch.stack(terms).sum() if terms else torch.zeros(())
 
+    def _content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        """P^l at each content layer, (1, C, h, w)."""
+        return {name: at_least_float32(f) for name, f in self.vgg(content, self.content_layers).items()}
+
+    def _content_norm(self, target: torch.Tensor) -> float:
+        """The content loss of an all-zero response to `target`."""
+        return content_loss(torch.zeros_like(target), target).item()
+
+    def _statistics(self, image: torch.Tensor, layers: list[str]) -> dict[str, LayerStatistics]:
+        """The statistics of a style image (1, 3, h, w) at `layers`."""
+        statistics = {}
+        for name, f in self.vgg(image, layers).items():
+            f = at_least_float32(f)
+            w2 = mean_and_covariance(f) if self.w2 else (None, None)
+            statistics[name] = LayerStatistics(gram_matrix(f) / f[0, 0].numel(), *w2)
+        return statistics
+
     def _style_targets(self, styles: Sequence[StyleImage], shape: tuple[int, int]) -> list[dict[str, _StyleTarget]]:
-        features = [self.vgg(style.image, layers) if (layers := self._layers_of(style)) else {} for style in styles]
+        features = [self._statistics(style.image, layers) if (layers := self._layers_of(style)) else {}
+                    for style in styles]
         if styles[0].mask is None:
             groups = [list(range(len(styles)))]
             guides: list[dict[str, torch.Tensor]] = [{}]
@@ -185,10 +218,10 @@ class Objective:
                 positions = float(guide[name].pow(2).sum()) if guide else image_positions
                 if total == 0 or positions < 1e-6:  # no style gives this layer, or the mask vanishes here
                     continue
-                blend = [(features[i][name].float(), styles[i].weight / total) for i in users]
+                blend = [(features[i][name], styles[i].weight / total) for i in users]
                 # Per-position Grams scaled to the output's M_l (or the mask's area), so that E_l
                 # compares like with like when sizes differ (the paper assumes equal sizes).
-                gram = sum(gram_matrix(f) / f[0, 0].numel() * share for f, share in blend) * positions
+                gram = torch.stack([stats.gram * share for stats, share in blend]).sum(0) * positions
                 # A region's E_l is as large as a whole image's, on fewer pixels: weigh it by its share
                 # of the image, so a region is styled as strongly as a whole image is.
                 weight = self.style_layers[name] * positions / image_positions
@@ -198,11 +231,11 @@ class Objective:
             targets.append(group)
         return targets
 
-    def _w2_target(self, blend: list[tuple[torch.Tensor, float]]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _w2_target(self, blend: list[tuple[LayerStatistics, float]]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The blended styles' feature mean and the square root of their covariance ('w2')."""
         if not self.w2:
             return None
-        stats = [(*mean_and_covariance(f), share) for f, share in blend]
+        stats = [(s.mean, s.cov, share) for s, share in blend if s.mean is not None and s.cov is not None]
         mean = torch.stack([m * share for m, _, share in stats]).sum(0)
         # The mixture's covariance: the shares' mean second moment minus the squared mean.
         second = torch.stack([(c + torch.outer(m, m)) * share for m, c, share in stats]).sum(0)
@@ -239,3 +272,10 @@ class Objective:
             tv = tv_loss(image) / (image.numel() if self.relative else 1)
         content, tv = self.content_weight * content, self.tv_weight * tv
         return LossTerms(content + style + tv, content.detach(), style.detach(), tv.detach())
+
+    def evaluate(self, image: torch.Tensor) -> LossTerms:
+        """The loss of `image` (1, 3, H, W), a leaf that requires grad, with its gradient
+        accumulated into `image.grad`; the returned terms need no backward pass."""
+        terms = self(image)
+        terms.total.backward()
+        return LossTerms(terms.total.detach(), terms.content, terms.style, terms.tv)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import TransferConfig
-from .errors import Interrupted, NonFiniteLoss
+from .errors import Interrupted, NonFiniteLoss, OutOfMemory
 from .objective import LossTerms, Objective
 
 __all__ = ["PATIENCE", "Progress", "ProgressCallback", "optimize"]
@@ -40,6 +40,11 @@ class Progress:
     levels: int = 1
     work: float | None = None
     """Fraction of the run's work done, weighing iterations by their pixels; None: step / total."""
+    block: int = 0
+    """1-based block of the iteration in progress, on a level computed in blocks; 0 for the event
+    of a finished iteration (a block event repeats that of the last finished iteration)."""
+    blocks: int = 0
+    """Blocks per iteration (over both of the tiled objective's passes)."""
 
     @property
     def rate(self) -> float:
@@ -77,6 +82,7 @@ def optimize(
         Interrupted: Ctrl-C, or the callback returned True; carries the current image.
     """
     image = init.detach().clone().requires_grad_(True)
+    del init  # a large image is not kept twice
     if config.optimizer == "lbfgs":
         # One L-BFGS iteration per step() call keeps its history and lets us report every step.
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
@@ -96,7 +102,7 @@ def optimize(
     def closure() -> float:
         nonlocal terms, last_good, scale, value
         opt.zero_grad(set_to_none=True)
-        terms = objective(image)
+        terms = objective.evaluate(image)
         value = terms.total.item()
         if not math.isfinite(value):
             raise NonFiniteLoss(
@@ -104,7 +110,6 @@ def optimize(
                 *last_good,
             )
         last_good = (image.detach().clamp(0, 1), done)
-        terms.total.backward()
         assert image.grad is not None
         if scale is None:
             # The paper's loss is of order 1e13 at the start. torch's L-BFGS makes its first step
@@ -136,6 +141,11 @@ def optimize(
         current = (image if average is None else average.image).detach().clamp(0, 1)
         image_done = (current, done) if torch.isfinite(current).all() else last_good
         raise Interrupted(f"interrupted after {image_done[1]} iterations", *image_done) from None
+    except (MemoryError, torch.OutOfMemoryError):
+        opt.state.clear()  # free L-BFGS's history before the image is copied
+        current = (image if average is None else average.image).detach().clamp(0, 1)
+        image_done = (current, done) if torch.isfinite(current).all() else last_good
+        raise OutOfMemory(f"out of memory after {image_done[1]} iterations", *image_done) from None
     result = (image if average is None else average.image).detach().clamp(0, 1)
     if not torch.isfinite(result).all():
         raise NonFiniteLoss("the image became NaN: lower the weights or the learning rate", *last_good)

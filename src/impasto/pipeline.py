@@ -7,7 +7,6 @@ This is the only module that knows the order of the steps.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,13 +20,23 @@ from . import __version__
 from .color import luminance, match_colors, match_luminance, restore_chroma
 from .config import INIT_MODES, PAPER_STYLE_LAYERS, TransferConfig, equal_weights, parse_layers
 from .device import compute_dtype, prepare_device, resolve_device
-from .errors import ConfigError, ImageError, OptimizationError
+from .errors import ConfigError, ImageError, OptimizationError, OutOfMemory
 from .images import ImageSource, load_image, longest_side, resize_longest, to_pil, to_tensor
+from .memory import LevelPlan, Plan, available_bytes, plan_level, plan_run
 from .objective import Objective, StyleImage
 from .optimize import Progress, ProgressCallback, optimize
-from .vgg import LAYERS, load_vgg19, min_input_side
+from .tiled import ALIGN, TiledObjective
+from .vgg import LAYERS, VGG19, load_vgg19, min_input_side
 
-__all__ = ["Result", "reconstruct_content", "run_metadata", "stylize", "synthesize_texture", "transfer"]
+__all__ = [
+    "Result",
+    "plan_transfer",
+    "reconstruct_content",
+    "run_metadata",
+    "stylize",
+    "synthesize_texture",
+    "transfer",
+]
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,17 @@ def transfer(
         return _Level(_shape(content_t), work_content, style_images, finish)
 
     return _optimise(config, level, device, callback)
+
+
+def plan_transfer(content: ImageSource, config: TransferConfig) -> Plan:
+    """How `transfer(content, ..., config)` would run, level by level, within its memory budget,
+    without running it (the images are only measured).
+
+    Raises:
+        ConfigError: the output does not fit in the budget; the message names the largest size that does.
+    """
+    photo = load_image(content, config.max_pixels, "content")
+    return _plan(config, lambda side: _shape_of(photo.size, side), resolve_device(config.device))[1]
 
 
 def reconstruct_content(
@@ -216,67 +236,137 @@ def _optimise(
     gives the images at that longest side, and the previous level's result, upsampled, is the start."""
     content_layers = list(config.content_layers) if config.alpha > 0 else []
     style_layers = list(config.style_layers) if config.beta > 0 else []
-    level = functools.cache(level)  # the schedule's size check and the optimisation build the same levels
-    stages = _schedule(config, level, [*content_layers, *style_layers])
+    stages, plan = _plan(config, lambda side: level(side).shape, device)
     prepare_device(device)
     vgg = load_vgg19(config.weights, config.pooling, device, config.padding, compute_dtype(config.precision, device))
     image: torch.Tensor | None = None
     steps_before, elapsed_before, start = 0, 0.0, time.perf_counter()
-    for index, (side, iterations) in enumerate(stages):
+    for index, ((side, iterations), planned) in enumerate(zip(stages, plan.levels, strict=True)):
         current = level(side)
         _check_sizes(current, content_layers, style_layers)
-        objective = Objective(vgg, current.content, current.styles, config, current.shape)
         if image is None:
-            init = _initial_image(config, current.shape, device, current.content, current.styles)
+            image = _initial_image(config, current.shape, device, current.content, current.styles)
         else:
-            init = F.interpolate(image, size=current.shape, mode="bicubic", align_corners=False)
-
-        try:
-            relay = _relay(callback, config, stages, index, steps_before, elapsed_before, current.finish)
-            image = optimize(objective, init, iterations, config, relay)
-        except OptimizationError as error:
-            error.image = None if error.image is None else current.finish(error.image).cpu()
-            error.step += steps_before
-            raise
+            image = F.interpolate(image, size=current.shape, mode="bicubic", align_corners=False)
+        done = 0
+        while True:  # a level that runs out of memory is redone in smaller blocks from where it was
+            relay = None if callback is None else _Relay(
+                callback, config, plan, index, steps_before + done, elapsed_before, current.finish)
+            try:
+                objective = _objective(vgg, current, config, planned, relay)
+                image = optimize(objective, image, iterations - done, config.replace(history_size=planned.history),
+                                 relay)
+                break
+            except OutOfMemory as error:
+                smaller = _smaller(planned, config)
+                if smaller is None or error.image is None:
+                    error.image = None if error.image is None else current.finish(error.image).cpu()
+                    error.step += steps_before + done
+                    raise
+                image, done, planned = error.image, done + error.step, smaller
+            except OptimizationError as error:
+                error.image = None if error.image is None else current.finish(error.image).cpu()
+                error.step += steps_before + done
+                raise
+            elapsed_before = time.perf_counter() - start
         steps_before += iterations
         elapsed_before = time.perf_counter() - start
     assert image is not None
     return Result(current.finish(image).cpu(), config)
 
 
-def _relay(
-    callback: ProgressCallback | None,
-    config: TransferConfig,
-    stages: list[tuple[int, int]],
-    index: int,
-    steps_before: int,
-    elapsed_before: float,
-    finish: Callable[[torch.Tensor], torch.Tensor],
-) -> ProgressCallback | None:
-    """`callback` for the events of level `index`, counted over the whole schedule."""
-    if callback is None:
+def _plan(
+    config: TransferConfig, shape: Callable[[int], tuple[int, int]], device: torch.device
+) -> tuple[list[tuple[int, int]], Plan]:
+    """The run's schedule, (longest side, iterations) per level, and its plan: each level whole or in
+    blocks, within the memory budget."""
+    content_layers = list(config.content_layers) if config.alpha > 0 else []
+    style_layers = list(config.style_layers) if config.beta > 0 else []
+    stages = _schedule(config, shape, [*content_layers, *style_layers])
+    budget = config.memory_budget or available_bytes(device)
+    return stages, plan_run(config, [(shape(side)[1], shape(side)[0], count) for side, count in stages], budget)
+
+
+def _shape_of(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """(height, width) of an image of `size` (width, height) resized to longest side `side`."""
+    width, height = longest_side(size, side)
+    return height, width
+
+
+def _objective(
+    vgg: VGG19, current: _Level, config: TransferConfig, planned: LevelPlan, relay: _Relay | None
+) -> Objective:
+    """The level's objective, whole or in the plan's blocks (`relay` hears of each block)."""
+    if planned.block is None:
+        return Objective(vgg, current.content, current.styles, config, current.shape)
+    on_block = None if relay is None else relay.on_block
+    return TiledObjective(vgg, current.content, current.styles, config, current.shape, planned.block, on_block)
+
+
+def _smaller(planned: LevelPlan, config: TransferConfig) -> LevelPlan | None:
+    """The level's plan in blocks half the size (or, untiled, half its longest side), None if under
+    `ALIGN` px: a recovery goes below the planner's smallest blocks rather than fail."""
+    side = (planned.block or max(planned.width, planned.height)) // 2 // ALIGN * ALIGN
+    if side < ALIGN:
         return None
-    # An iteration costs about its pixel count: that weighs the levels in the progress's ETA.
-    costs = [side**2 * count for side, count in stages]
-    side = stages[index][0]
-
-    def report(event: Progress) -> bool | None:
-        work = (sum(costs[:index]) + side**2 * event.step) / max(sum(costs), 1)
-        return callback(dataclasses.replace(
-            event, step=steps_before + event.step, total=config.iterations, elapsed=elapsed_before + event.elapsed,
-            image=finish(event.image), level=index + 1, levels=len(stages), work=work))
-
-    return report
+    return plan_level(planned.width, planned.height, planned.iterations, 2**62, config.replace(
+        history_size=planned.history), side)
 
 
-def _schedule(config: TransferConfig, level: Callable[[int], _Level], layers: list[str]) -> list[tuple[int, int]]:
+class _Relay:
+    """Passes the events of level `index` on to `callback`, counted over the whole schedule, and
+    tells it of each block a tiled level computes (the last event again, with `block` set)."""
+
+    def __init__(
+        self,
+        callback: ProgressCallback,
+        config: TransferConfig,
+        plan: Plan,
+        index: int,
+        steps_before: int,
+        elapsed_before: float,
+        finish: Callable[[torch.Tensor], torch.Tensor],
+    ) -> None:
+        self.callback, self.config, self.plan, self.index = callback, config, plan, index
+        self.steps_before, self.elapsed_before, self.finish = steps_before, elapsed_before, finish
+        self.started = time.perf_counter()
+        self.last: Progress | None = None
+        # The plan's predicted times weigh the levels (and blocks cost more per pixel) in the ETA.
+        self.costs = [level.seconds for level in plan.levels]
+        planned = plan.levels[index]
+        self.level_steps_before = steps_before - sum(level.iterations for level in plan.levels[:index])
+        self.per_step = self.costs[index] / max(planned.iterations, 1)
+
+    def _work(self, steps: float) -> float:
+        return (sum(self.costs[: self.index]) + self.per_step * (self.level_steps_before + steps)) / \
+            max(sum(self.costs), 1e-9)
+
+    def __call__(self, event: Progress) -> bool | None:
+        self.last = dataclasses.replace(
+            event, step=self.steps_before + event.step, total=self.config.iterations,
+            elapsed=self.elapsed_before + event.elapsed, image=self.finish(event.image), level=self.index + 1,
+            levels=len(self.plan.levels), work=self._work(event.step))
+        return self.callback(self.last)
+
+    def on_block(self, block: int, blocks: int) -> None:
+        if self.last is None:
+            return
+        done = self.last.step - self.steps_before
+        elapsed = self.elapsed_before + time.perf_counter() - self.started
+        self.callback(dataclasses.replace(self.last, elapsed=elapsed, block=block, blocks=blocks,
+                                          work=self._work(done + (block - 1) / blocks)))
+
+
+def _schedule(
+    config: TransferConfig, shape: Callable[[int], tuple[int, int]], layers: list[str]
+) -> list[tuple[int, int]]:
     """`config.stages()`, with an automatic schedule's levels too small for `layers` merged into the
     first that is large enough."""
     stages = config.stages()
     if config.levels is not None or not layers:
         return stages
     needed = min_input_side(layers)
-    while len(stages) > 1 and min(level(stages[0][0]).shape) < needed:
+    while len(stages) > 1 and min(shape(stages[0][0])) < needed:
         (_, count), (side, next_count) = stages[0], stages[1]
         stages = [(side, count + next_count), *stages[2:]]
     return stages

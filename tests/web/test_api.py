@@ -11,7 +11,8 @@ from PIL import Image
 
 import impasto
 from impasto.config import PRESETS, TransferConfig
-from impasto.memory import estimate_peak_bytes, largest_side_that_fits, pixels_that_fit
+from impasto.images import longest_side
+from impasto.memory import largest_planned_side, plan_level
 from impasto.web.store import MAX_ATTEMPTS, JobStore
 
 from .conftest import TINY, app_client, upload, wait_for
@@ -155,13 +156,14 @@ def test_sizes_that_do_not_fit_the_memory_are_refused_with_the_largest_that_does
     budget_mb = 200
     budget = budget_mb * 2**20
     config = TransferConfig(iterations=1)
-    largest = largest_side_that_fits(budget, (96, 72), config)
-    assert estimate_peak_bytes(largest, largest * 3 // 4, config) <= budget
-    assert estimate_peak_bytes(largest + 1, (largest + 1) * 3 // 4, config) > budget
+    largest = largest_planned_side(budget, (96, 72), config)  # in blocks where needed
+    assert plan_level(largest, largest * 3 // 4, 1, budget, config) is not None
+    assert plan_level(largest + 1, (largest + 1) * 3 // 4, 1, budget, config) is None
     with app_client(tmp_path / "data", memory_budget_mb=budget_mb) as client:
         options = client.get("/api/options").json()["limits"]
         assert options["memory_budget_bytes"] == budget
-        assert options["max_run_pixels"]["default"] == pixels_that_fit(budget, TransferConfig())
+        planned = longest_side((4, 3), largest_planned_side(budget, (4, 3), TransferConfig()))
+        assert options["max_run_pixels"]["default"] == planned[0] * planned[1]
         refused = client.post("/api/jobs", **upload(photo, painting, {"size": largest + 1, "iterations": 1}))
         assert refused.status_code == 422
         assert refused.json()["detail"].endswith(f"the largest size that fits is {largest}")

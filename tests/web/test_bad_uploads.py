@@ -117,7 +117,8 @@ BAD_SETTINGS = {  # settings text: words the message must contain
     '{"size": 8}': ["size 8 makes the photo 8x6 px", "16 px", "raise size"],
     '{"size": 64, "levels": 4}': ["size 64 makes the photo 8x6 px at its smallest", "raise size or lower levels"],
     '{"history_size": 0}': ["history_size must be a positive whole number"],
-    '{"size": 256, "iterations": 100000, "history_size": 100000}': ["needs about", "the largest size that fits is"],
+    '{"size": 60000}': ["does not fit", "not even in blocks", "the largest size that fits is"],
+    '{"memory_budget": 1}': ["'memory_budget' cannot be set"],
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import re
 import sys
 import time
@@ -185,17 +186,23 @@ def run_and_save(
     output: Path,
     record: dict[str, Any],
     run: Callable[[ProgressCallback], Result],
+    bit_depth: int = 8,
+    dpi: int | None = None,
 ) -> int:
-    """Run one optimisation with a progress bar and intermediate images; write the result."""
+    """Run one optimisation with a progress bar and intermediate images; write the result (with
+    `bit_depth` bits per channel and `dpi`)."""
     bar = None if args.quiet else ProgressBar(sys.stderr)
     started = time.perf_counter()
+    save = functools.partial(save_image, bit_depth=bit_depth, dpi=dpi)
 
     def on_progress(event: Progress) -> None:
         if bar is not None:
             bar.update(event)
+        if event.blocks:  # a block of an iteration in progress: only the bar hears of it
+            return
         if config.save_every and event.step % config.save_every == 0 and event.step < event.total:
             path = output.with_name(f"{output.stem}_{event.step:04d}{output.suffix}")
-            save_image(event.image, path, run_metadata(config, event.step, **record))
+            save(event.image, path, run_metadata(config, event.step, **record))
 
     try:
         result = run(on_progress)
@@ -204,7 +211,7 @@ def run_and_save(
             bar.close()
         if error.image is None:
             raise
-        save_image(error.image, output, run_metadata(config, error.step, **record))
+        save(error.image, output, run_metadata(config, error.step, **record))
         if isinstance(error, Interrupted):
             print(f"impasto: interrupted: wrote the image after {error.step} iterations to {output}", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -214,7 +221,7 @@ def run_and_save(
         return EXIT_FAILED
     if bar is not None:
         bar.close()
-    save_image(result.image, output, result.metadata(**record))
+    save(result.image, output, result.metadata(**record))
     height, width = result.image.shape[-2:]
     print(
         f"wrote {output} ({width}x{height}, {result.config.iterations} iterations in "
@@ -237,6 +244,7 @@ class ProgressBar:
         eta = "?" if event.eta == float("inf") else _clock(event.eta)
         height, width = event.image.shape[-2:]
         level = f"level {event.level}/{event.levels} {width}x{height} " if event.levels > 1 else ""
+        level += f"block {event.block}/{event.blocks} " if event.blocks else ""
         line = (
             f"{prefix + ' ' if prefix else ''}{level}{event.step:>{len(str(event.total))}}/{event.total} "
             f"[{'#' * filled}{'.' * (self.width - filled)}] loss {event.loss:.3g} (content {event.content:.3g}, "

@@ -7,8 +7,10 @@ from typing import Any
 
 from ..color import COLOR_MATCH_METHODS
 from ..config import COLOR_MODES, INIT_MODES, NORMALIZATIONS, PRESETS, STYLE_LOSSES, TransferConfig
-from ..images import check_output_path
-from ..pipeline import transfer
+from ..errors import ConfigError
+from ..images import BIT_DEPTHS, check_bit_depth, check_output_path
+from ..memory import parse_bytes
+from ..pipeline import plan_transfer, transfer
 from .common import (
     DEFAULTS,
     config_from_args,
@@ -32,7 +34,17 @@ def add_parser(commands: Any) -> None:
     run.add_argument("content", help="the photo (content image)")
     run.add_argument("styles", nargs="+", metavar="STYLE", help="the painting(s) (style images)")
     output_option(run)
+    run.add_argument(
+        "--dry-run", action="store_true",
+        help="print the plan (levels, blocks, predicted peak memory and time) and exit without running",
+    )
     transfer_options(run)
+    print_file = run.add_argument_group("print files")
+    print_file.add_argument(
+        "--bit-depth", type=int, choices=BIT_DEPTHS, default=8,
+        help="bits per channel of the output; 16: a 16-bit PNG or TIFF (by its extension)",
+    )
+    print_file.add_argument("--dpi", type=int, metavar="N", help="resolution stored in the file (e.g. 300)")
     run.set_defaults(handler=_transfer)
 
 
@@ -128,13 +140,37 @@ def transfer_options(run: argparse.ArgumentParser) -> None:
     )
     optimisation_options(run, d, init=True)
     system_options(run, d)
+    memory = run.add_argument_group("memory (large sizes run in blocks, with the same result)")
+    memory.add_argument(
+        "--memory-budget", type=_memory_size, metavar="SIZE",
+        help="the most memory the run may use, e.g. 4G or 1500M (default: what the device has free)",
+    )
+    memory.add_argument(
+        "--tile-size", type=int, metavar="N", help="compute levels larger than N px in blocks of N px (default: "
+        "only where the budget needs it)",
+    )
+
+
+def _memory_size(text: str) -> int:
+    try:
+        return parse_bytes(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _transfer(args: argparse.Namespace) -> int:
     config = config_from_args(args, TransferConfig.from_preset(args.preset))
+    if args.dpi is not None and args.dpi <= 0:
+        raise ConfigError(f"--dpi must be a positive whole number, got {args.dpi}")
     init_file = [] if config.init in INIT_MODES else [config.init]
     output = check_output_path(args.output, [args.content, *args.styles, *init_file, *(config.masks or ())])
+    check_bit_depth(output, args.bit_depth)
+    plan = plan_transfer(args.content, config)  # refuses a size that cannot fit, before any work
+    if args.dry_run:
+        print(plan.describe())
+        return 0
     record = {"content": str(args.content), "styles": [str(s) for s in args.styles]}
     return run_and_save(
-        args, config, output, record, lambda callback: transfer(args.content, args.styles, config, callback)
+        args, config, output, record, lambda callback: transfer(args.content, args.styles, config, callback),
+        bit_depth=args.bit_depth, dpi=args.dpi,
     )

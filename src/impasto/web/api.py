@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from ..config import PRESETS, TransferConfig
 from ..errors import ConfigError
 from ..images import EXAMPLES, longest_side, resize_longest
-from ..memory import estimate_peak_bytes, largest_side_that_fits, pixels_that_fit
+from ..memory import largest_planned_side, plan_level
 from ..vgg import min_input_side
 from .jobs import JobManager, QueueFull
 from .options import REFUSED, editable_defaults, parse_settings, presets
@@ -67,7 +67,7 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
             "max_pixels": settings.max_pixels,
             "max_queue": settings.max_queue,
             "memory_budget_bytes": budget,
-            "max_run_pixels": {name: pixels_that_fit(budget, TransferConfig.from_preset(name)) for name in PRESETS},
+            "max_run_pixels": {name: _planned_pixels(budget, TransferConfig.from_preset(name)) for name in PRESETS},
             "formats": sorted(set(FORMATS.values())),
         },
         "devices": [str(device) for device in request.app.state.manager.devices],
@@ -105,6 +105,7 @@ def create_job(
     painting = read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
     _check_layers(config, photo.size, painting.size)
     _check_memory(config, photo.size, painting.size, request.app.state.memory_budget)
+    config = config.replace(memory_budget=request.app.state.memory_budget)  # the run plans its blocks in it
     try:
         job = jobs.submit(
             resize_longest(photo, config.size), resize_longest(painting, _painting_side(config, config.size)),
@@ -252,20 +253,24 @@ def _check_layers(config: TransferConfig, photo: tuple[int, int], painting: tupl
             )
 
 
+def _planned_pixels(budget: int, config: TransferConfig) -> int:
+    """The most output pixels the memory planner fits in `budget` (at 4:3, in blocks where needed)."""
+    width, height = longest_side((4, 3), largest_planned_side(budget, (4, 3), config))
+    return width * height
+
+
 def _check_memory(config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int], budget: int) -> None:
-    """Refuse a run whose estimated peak memory is over the budget, naming the largest size that fits.
-    `photo` and `painting` are the images' own sizes."""
+    """Refuse a run that does not fit the budget even in blocks (the memory planner's), naming the
+    largest size that fits. `photo` and `painting` are the images' own sizes."""
     output = longest_side(photo, config.size)
     style = longest_side(painting, _painting_side(config, config.size))
-    need = estimate_peak_bytes(*max(output, style, key=lambda shape: shape[0] * shape[1]), config)
-    if need <= budget:
+    if plan_level(*max(output, style, key=lambda shape: shape[0] * shape[1]), 1, budget, config) is not None:
         return
     scale = config.style_scales(1)[0]
-    fits = min(largest_side_that_fits(budget, photo, config),
-               int(largest_side_that_fits(budget, painting, config) / scale))
+    fits = min(largest_planned_side(budget, photo, config), int(largest_planned_side(budget, painting, config) / scale))
     way_out = f"the largest size that fits is {fits}" if fits else "no size fits: free some memory"
     raise ConfigError(
-        f"size {config.size} needs about {need / 2**30:.1f} GiB but a run may use {budget / 2**30:.1f} GiB here: "
+        f"size {config.size} does not fit in the {budget / 2**30:.1f} GiB a run may use here, not even in blocks: "
         f"{way_out}"
     )
 

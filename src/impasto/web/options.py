@@ -24,6 +24,8 @@ REFUSED = {
     "save_every": "the web app keeps the latest image of every job already",
     "style_blend": "the web app takes one style image",
     "scale_split": "scale control needs two style images; the web app takes one",
+    "memory_budget": "the server sets the memory a run may use (impasto serve --memory-budget-mb)",
+    "tile_size": "the server plans the blocks of large sizes from its memory budget",
 }
 """Settings a remote user may not give, and why."""
 

@@ -6,7 +6,7 @@ import logging
 
 import uvicorn
 
-from ..memory import largest_side_that_fits
+from ..memory import largest_planned_side
 from .app import create_app
 from .settings import ServerSettings
 
@@ -19,7 +19,7 @@ def serve(settings: ServerSettings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     devices = ", ".join(str(device) for device in app.state.manager.devices)
-    largest = largest_side_that_fits(app.state.memory_budget, (4, 3))
+    largest = largest_planned_side(app.state.memory_budget, (4, 3))
     logging.getLogger("impasto.web").info(
         "impasto: http://%s:%d (API docs at /docs); jobs in %s; workers: %s; a run may use %.1f GiB "
         "(up to about %d px at 4:3)",

@@ -5,7 +5,7 @@
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
-const SIZES = [128, 256, 384, 512, 768, 1024, 1536, 2048]; // the size menu, besides the preset's own size
+const SIZES = [128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192]; // the size menu, besides the preset's own size; print sizes run in blocks
 const PRESET_LABELS = { fast: "Fast", default: "Balanced", best: "Best", paper: "Paper" };
 const FINAL = new Set(["done", "failed", "cancelled"]);
 const GALLERY_EVERY = 3000; // ms between gallery refreshes while jobs run

@@ -1,0 +1,342 @@
+"""The objective evaluated block by block: the same loss and pixel gradient as `Objective`, up to float
+rounding, in the memory of one block's activations (Galerne, Raad, Lezama & Morel, "Scaling
+Painting Style Transfer", EGSR 2024).
+
+Every style statistic is a sum over the positions of a layer: the Gram matrix G = sum_p f_p f_p^T,
+and for 'w2' the weighted sums S0 = sum w_p, S1 = sum w_p f_p, S2 = sum w_p f_p f_p^T (masks weigh the
+positions by their guide). The content loss and TV are sums over positions too. So an evaluation is:
+
+1. pass 1, without gradients: each block's features at the positions it owns; their statistics
+   summed over the blocks give the image's, hence the style loss, and (by autograd on those few
+   C x C matrices) dL/dS, the loss's slope with respect to each statistic;
+2. pass 2: each block again, with gradients, back-propagating the surrogate sum <dL/dS, S_block> +
+   its content and TV terms, whose gradient with respect to the block's features is exactly the
+   full loss's (the global statistics held fixed); its pixel gradient is added into the image's.
+
+**Blocks and halo.** A block owns a rectangle of pixels; its edges lie on multiples of 16 px (the
+stride of pool4, the coarsest grid of the layers impasto uses), except at the image's right and
+bottom edges. So at a layer of stride s (1, 2, 4, 8, 16) the block owns the positions whose top-left
+pixel it owns: every position of the image's feature map belongs to exactly one block, and the
+pools of a crop align with the image's. The network runs on the block's crop: its rectangle grown
+by a halo on each side (clipped at the image's edges, where the crop's zero padding is the
+image's). A position's response is wrong only within the halo's reach of a crop edge inside the
+image: a 3x3 convolution adds one position of wrong values, a 2x2 pool halves them (rounding up).
+Up to conv5_1 that is 5 positions at stride 16, 80 px; up to conv4_2, 5 at stride 8, 40 px, rounded
+up to 48 so the crop stays on the 16 px grid (`halo`). Each block back-propagates only from the
+positions it owns, whose responses are exact functions of its crop's pixels, so the whole crop's
+pixel gradient is exact and is added in full. A crop is its block plus up to 2 x 80 px each way.
+
+The cost: pass 1 is a forward, pass 2 a forward and a backward, over the crops: about 1.5 x the
+untiled evaluation times the crops' overlap ((block + 2 halo) / block)^2 where the halos are inside
+the image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .config import TransferConfig
+from .losses import at_least_float32, content_loss, gaussian_w2, gram_matrix, style_layer_loss
+from .objective import LayerStatistics, LossTerms, Objective, StyleImage, _StyleTarget
+from .vgg import LAYERS, VGG19
+
+__all__ = ["ALIGN", "Block", "TiledObjective", "blocks", "edges", "halo", "stride"]
+
+ALIGN = 16
+"""px: block edges and halos are multiples of this, the stride of the deepest pooling used (pool4)."""
+
+BlockCallback = Callable[[int, int], None]
+"""Told (block, blocks) before each block is computed, counted over both passes, 1-based."""
+
+
+def stride(layer: str) -> int:
+    """Pixels between neighbouring positions of `layer` (canonical name): 2 ** the pools before it."""
+    return 2 ** sum(name.startswith("pool") for name in LAYERS[: LAYERS.index(layer) + 1])
+
+
+def halo(layers: Sequence[str]) -> int:
+    """The margin, in px (a multiple of `ALIGN`), that makes the responses of `layers` exact at every
+    position a block owns (see the module's docstring)."""
+    deepest = max(LAYERS.index(name) for name in layers)
+    wrong = 0  # positions from a crop edge whose responses differ from the image's
+    for name in LAYERS[: deepest + 1]:
+        wrong = wrong + 1 if name.startswith("conv") else math.ceil(wrong / 2)
+    margin = wrong * stride(LAYERS[deepest])
+    return ALIGN * math.ceil(margin / ALIGN)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A rectangle of pixels a block owns, [top, bottom) x [left, right), and its crop, the region
+    the network runs on (the rectangle with its halo, within the image)."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+    crop_top: int
+    crop_bottom: int
+    crop_left: int
+    crop_right: int
+
+    def crop(self, image: torch.Tensor) -> torch.Tensor:
+        """The crop of `image` (N, C, H, W)."""
+        return image[..., self.crop_top: self.crop_bottom, self.crop_left: self.crop_right]
+
+    def owned(self, feature: torch.Tensor, layer: str) -> torch.Tensor:
+        """The positions this block owns of `feature` (N, C, h, w), `layer`'s responses to the crop."""
+        s = stride(layer)
+        return feature[..., (self.top - self.crop_top) // s: (self.bottom - self.crop_top) // s,
+                       (self.left - self.crop_left) // s: (self.right - self.crop_left) // s]
+
+    def owned_of_image(self, feature: torch.Tensor, layer: str) -> torch.Tensor:
+        """The positions this block owns of `feature` (N, C, h, w), `layer`'s map of the whole image."""
+        s = stride(layer)
+        return feature[..., self.top // s: self.bottom // s, self.left // s: self.right // s]
+
+
+def edges(length: int, size: int) -> list[int]:
+    """The edges of the blocks along one side of `length` px: about `size` px apart, as equal as the
+    16 px grid allows, from 0 to `length`."""
+    count = max(1, math.ceil(length / size))
+    cells = length / ALIGN
+    inner = {ALIGN * round(cells * i / count) for i in range(1, count)}
+    return [0, *sorted(edge for edge in inner if 0 < edge < length), length]
+
+
+def blocks(shape: tuple[int, int], size: int, margin: int) -> list[Block]:
+    """The blocks that cover an image of `shape` (H, W), about `size` px each way (see `edges`),
+    with crops grown by `margin` px."""
+    height, width = shape
+    rows, columns = edges(height, size), edges(width, size)
+    return [
+        Block(top, bottom, left, right, max(0, top - margin), min(height, bottom + margin),
+              max(0, left - margin), min(width, right + margin))
+        for top, bottom in zip(rows, rows[1:], strict=False)
+        for left, right in zip(columns, columns[1:], strict=False)
+    ]
+
+
+class TiledObjective(Objective):
+    """`Objective` computed block by block: the same targets, loss and pixel gradient, in the memory
+    of one block's activations. The arguments are `Objective`'s, and `block`, the blocks' side in px
+    (rounded up to a multiple of `ALIGN`); `on_block` is told before each block is computed."""
+
+    def __init__(
+        self,
+        vgg: VGG19,
+        content: torch.Tensor | None,
+        styles: Sequence[StyleImage],
+        config: TransferConfig,
+        image_shape: tuple[int, int],
+        block: int,
+        on_block: BlockCallback | None = None,
+    ) -> None:
+        self.block = ALIGN * math.ceil(max(block, ALIGN) / ALIGN)
+        self.on_block = on_block
+        used = [*(config.content_layers if config.alpha > 0 else ()),
+                *(config.style_layers if config.beta > 0 and styles else ())]
+        self.margin = halo(used) if used else ALIGN  # TV alone needs one pixel past the block
+        super().__init__(vgg, content, styles, config, image_shape)
+
+    # Targets, block by block (the hooks of Objective.__init__).
+
+    def _blocks(self, image: torch.Tensor) -> list[Block]:
+        return blocks((image.shape[-2], image.shape[-1]), self.block, self.margin)
+
+    def _owned_features(
+        self, image: torch.Tensor, layers: Sequence[str]
+    ) -> Iterator[tuple[Block, dict[str, torch.Tensor]]]:
+        for block in self._blocks(image):
+            yield block, self._block_features(image, block, layers)
+
+    def _content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        # The responses of the content image, stitched from the blocks, in the network's precision.
+        targets: dict[str, torch.Tensor] = {}
+        for block, features in self._owned_features(content, list(self.content_layers)):
+            for name, f in features.items():
+                if name not in targets:
+                    height, width = (length // stride(name) for length in content.shape[-2:])
+                    targets[name] = f.new_empty((1, f.shape[1], height, width))
+                block.owned_of_image(targets[name], name).copy_(f)
+        return targets
+
+    def _content_norm(self, target: torch.Tensor) -> float:
+        return sum(0.5 * at_least_float32(rows).pow(2).sum().item() for rows in target.split(64, dim=2))
+
+    def _statistics(self, image: torch.Tensor, layers: list[str]) -> dict[str, LayerStatistics]:
+        # Sums over the blocks, in float64: G (1, C, C), sum f (C,), and the number of positions.
+        dtype = at_least_float32(image).dtype
+        sums: dict[str, list[torch.Tensor]] = {}
+        for _, features in self._owned_features(image, layers):
+            for name, f in features.items():
+                f = at_least_float32(f)
+                parts = [gram_matrix(f).double(), f.sum((0, 2, 3)).double(), torch.tensor(float(f[0, 0].numel()))]
+                sums[name] = parts if name not in sums else [a + b for a, b in zip(sums[name], parts, strict=True)]
+        statistics = {}
+        for name, (gram, first, count) in sums.items():
+            mean = first / count
+            cov = gram[0] / count - torch.outer(mean, mean)
+            w2 = (mean.to(dtype), cov.to(dtype)) if self.w2 else (None, None)
+            statistics[name] = LayerStatistics((gram / count).to(dtype), *w2)
+        return statistics
+
+    # The loss and its gradient.
+
+    def __call__(self, image: torch.Tensor) -> LossTerms:
+        """Loss of `image`, (1, 3, H, W) in [0, 1], with its breakdown (no graph: see `evaluate`)."""
+        with torch.no_grad():
+            return self._evaluate(image, gradient=False)
+
+    def evaluate(self, image: torch.Tensor) -> LossTerms:
+        """The loss of `image` (1, 3, H, W), a leaf that requires grad, with its gradient accumulated
+        into `image.grad` block by block."""
+        return self._evaluate(image, gradient=True)
+
+    def _evaluate(self, image: torch.Tensor, gradient: bool) -> LossTerms:
+        grid = self._blocks(image)
+        passes = (1 if self.style_targets else 0) + (1 if gradient else 0) or 1
+        count = 0
+
+        def told(block_count: int) -> None:
+            nonlocal count
+            count += 1
+            if self.on_block is not None:
+                self.on_block(count, block_count)
+
+        # Pass 1: the style statistics of the whole image (and, without gradients, the other terms).
+        sums: list[dict[str, list[torch.Tensor]]] = [{} for _ in self.style_targets]
+        content = tv = torch.zeros((), dtype=torch.float64, device=image.device)
+        if self.style_targets or not gradient:
+            layers = self.layers if not gradient else sorted({name for group in self.style_targets for name in group})
+            with torch.no_grad():
+                for block in grid:
+                    told(passes * len(grid))
+                    features = self._block_features(image, block, layers)
+                    for group, group_sums in zip(self.style_targets, sums, strict=True):
+                        for name, target in group.items():
+                            parts = [part.double() for part in _block_sums(target, features[name], block, name)]
+                            previous = group_sums.get(name)
+                            group_sums[name] = parts if previous is None else \
+                                [a + b for a, b in zip(previous, parts, strict=True)]
+                    if not gradient:
+                        content = content + self._content(features, block).double()
+                        tv = tv + self._tv(image, block, image.numel()).double()
+        style, slopes = self._style_and_slopes(sums)
+
+        # Pass 2: each block's share of the gradient, with the statistics' slopes held fixed.
+        if gradient:
+            if image.grad is None:
+                image.grad = torch.zeros_like(image)
+            for block in grid:
+                told(passes * len(grid))
+                crop = block.crop(image).detach().requires_grad_(True)
+                features = self._block_features(crop, block, self.layers, cropped=True)
+                block_content = self._content(features, block)
+                block_tv = self._tv(crop, block, image.numel(), cropped=True)
+                surrogate = self.content_weight * block_content + self.tv_weight * block_tv
+                for group, group_slopes in zip(self.style_targets, slopes, strict=True):
+                    for name, target in group.items():
+                        parts = _block_sums(target, features[name], block, name)
+                        for slope, part in zip(group_slopes[name], parts, strict=True):
+                            if slope is not None:
+                                surrogate = surrogate + self.style_weight * (slope.to(part.dtype) * part).sum()
+                surrogate.backward()
+                assert crop.grad is not None
+                block.crop(image.grad).add_(crop.grad)
+                content, tv = content + block_content.detach().double(), tv + block_tv.detach().double()
+        dtype = at_least_float32(image).dtype
+        content, style, tv = ((weight * term).to(dtype) for weight, term in
+                              ((self.content_weight, content), (self.style_weight, style), (self.tv_weight, tv)))
+        if self.palette is not None:  # on the whole image averaged down to a few thousand pixels: no blocks
+            style = style + self.palette_weight * self._palette(image, gradient).to(dtype)
+        return LossTerms((content + style + tv).detach(), content, style, tv)
+
+    def _palette(self, image: torch.Tensor, gradient: bool) -> torch.Tensor:
+        """The (unweighted) palette loss, its weighted gradient added into `image.grad` if asked."""
+        assert self.palette is not None
+        if not gradient:
+            return self.palette(image)
+        leaf = image.detach().requires_grad_(True)
+        with torch.enable_grad():
+            loss = self.palette(leaf)
+            (slope,) = torch.autograd.grad(loss, leaf)
+        assert image.grad is not None
+        image.grad.add_(self.palette_weight * slope)
+        return loss.detach()
+
+    def _block_features(
+        self, image: torch.Tensor, block: Block, layers: Sequence[str], cropped: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """The responses at `layers` at the positions `block` owns, from its crop (`image` is the
+        whole image, or the crop itself if `cropped`)."""
+        if not layers:
+            return {}
+        features = self.vgg(image if cropped else block.crop(image), layers)
+        return {name: block.owned(f, name) for name, f in features.items()}
+
+    def _content(self, features: dict[str, torch.Tensor], block: Block) -> torch.Tensor:
+        """The block's share of the (unweighted) content loss."""
+        total = torch.zeros((), device=self.vgg.mean.device)
+        for name, weight in self.content_layers.items():
+            target = block.owned_of_image(self.content_targets[name], name)
+            total = total + weight * content_loss(features[name], at_least_float32(target)) / self.content_norms[name]
+        return total
+
+    def _tv(self, image: torch.Tensor, block: Block, values: int, cropped: bool = False) -> torch.Tensor:
+        """The block's share of the (unweighted) TV loss: the differences from each pixel it owns
+        to its right and lower neighbours; `values` is the whole image's number of values."""
+        if self.tv_weight == 0:
+            return torch.zeros((), device=image.device)
+        top, left = (block.crop_top, block.crop_left) if cropped else (0, 0)
+        height, width = image.shape[-2:]
+        rows = slice(block.top - top, block.bottom - top)
+        columns = slice(block.left - left, block.right - left)
+        down = image[..., block.top - top: min(block.bottom - top + 1, height), columns]
+        across = image[..., rows, block.left - left: min(block.right - left + 1, width)]
+        tv = (across[..., 1:] - across[..., :-1]).pow(2).sum() + (down[..., 1:, :] - down[..., :-1, :]).pow(2).sum()
+        return tv / (values if self.relative else 1)
+
+    def _style_and_slopes(
+        self, sums: list[dict[str, list[torch.Tensor]]]
+    ) -> tuple[torch.Tensor, list[dict[str, list[torch.Tensor | None]]]]:
+        """The (unweighted) style loss from the image's statistics, and its slope with respect to each."""
+        style = torch.zeros((), dtype=torch.float64, device=self.vgg.mean.device)
+        leaves = [{name: [part.requires_grad_(True) for part in parts] for name, parts in group.items()}
+                  for group in sums]
+        with torch.enable_grad():
+            for group, group_leaves in zip(self.style_targets, leaves, strict=True):
+                for name, target in group.items():
+                    style = style + target.weight * _loss_of_sums(target, group_leaves[name]) / target.norm
+            if style.requires_grad:
+                style.backward()
+        slopes = [{name: [part.grad for part in parts] for name, parts in group.items()} for group in leaves]
+        return style.detach(), slopes
+
+
+def _block_sums(target: _StyleTarget, feature: torch.Tensor, block: Block, layer: str) -> list[torch.Tensor]:
+    """The statistics of a block's owned responses `feature` (1, C, h, w) that `target` needs: the
+    (guided) Gram matrix, or for 'w2' the weighted sums S0, S1 and S2."""
+    guide = None if target.guide is None else block.owned_of_image(target.guide, layer)
+    if target.w2 is None:
+        guided = feature if guide is None else feature * guide.to(feature.dtype)
+        return [gram_matrix(guided)]
+    flat = at_least_float32(feature).flatten(2)[0]  # (C, m)
+    weights = torch.ones_like(flat[:1]) if guide is None else guide.pow(2).flatten(2)[0].to(flat.dtype)  # (1, m)
+    weighted = flat * weights
+    return [weights.sum(), weighted.sum(1), weighted @ flat.T]
+
+
+def _loss_of_sums(target: _StyleTarget, sums: list[torch.Tensor]) -> torch.Tensor:
+    """E_l, or the W2 distance, from the image's statistics (see `_block_sums`)."""
+    if target.w2 is None:
+        return style_layer_loss(sums[0], target.gram.double(), target.positions)
+    total, first, second = sums
+    mean = first / total
+    cov = second / total - torch.outer(mean, mean)
+    target_mean, target_root = target.w2
+    return gaussian_w2(mean, cov, target_mean.double(), target_root.double())

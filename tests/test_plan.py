@@ -1,0 +1,99 @@
+"""The memory planner: whole where it fits, else the largest blocks with the longest history; refusals."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from impasto.config import TransferConfig
+from impasto.errors import ConfigError
+from impasto.images import longest_side
+from impasto.memory import (
+    MIN_BLOCK,
+    MIN_HISTORY,
+    estimate_peak_bytes,
+    format_bytes,
+    largest_planned_side,
+    parse_bytes,
+    plan_level,
+    plan_run,
+)
+
+GiB = 2**30
+CONFIG = TransferConfig()
+
+
+def test_a_level_that_fits_runs_whole_with_its_full_history() -> None:
+    level = plan_level(512, 384, 24, 8 * GiB)
+    assert level is not None and level.block is None and level.blocks == 1 and level.history == 20
+    assert level.peak_bytes == estimate_peak_bytes(512, 384, CONFIG.replace(iterations=24))
+
+
+@pytest.mark.parametrize("budget_gib", [2, 4, 8, 16])
+@pytest.mark.parametrize("size", [2048, 4096, 8192])
+def test_a_level_too_large_is_tiled_within_the_budget(size: int, budget_gib: int) -> None:
+    width, height = longest_side((4, 3), size)
+    level = plan_level(width, height, 10, budget_gib * GiB)
+    if level is None:  # nothing fits: not even the smallest blocks with the shortest history
+        assert plan_level(width, height, 10, budget_gib * GiB, CONFIG, MIN_BLOCK) is None
+        return
+    assert level.peak_bytes <= budget_gib * GiB
+    if level.block is None:  # it fits whole
+        assert estimate_peak_bytes(width, height, CONFIG.replace(iterations=10)) <= budget_gib * GiB
+        return
+    assert level.block % 16 == 0 and level.block >= MIN_BLOCK
+    assert level.history >= MIN_HISTORY
+    count = math.ceil(max(width, height) / level.block)
+    if count > 2:  # one block fewer along the longest side does not fit with this history
+        larger = plan_level(width, height, 10, budget_gib * GiB, CONFIG.replace(history_size=level.history),
+                            16 * math.ceil(max(width, height) / (count - 1) / 16))
+        assert larger is None or larger.history < level.history  # only with a shorter history
+
+
+def test_more_memory_never_gives_smaller_blocks() -> None:
+    width, height = longest_side((4, 3), 4096)
+    plans = [plan_level(width, height, 10, budget * GiB) for budget in (3, 4, 6, 8, 12, 24, 64)]
+    sizes = [(p.history, p.block or 10**6) for p in plans if p is not None]
+    assert sizes == sorted(sizes)
+
+
+def test_forced_blocks_are_used_where_the_level_is_larger_than_them() -> None:
+    config = CONFIG.replace(tile_size=256)
+    plan = plan_run(config, [(256, 192, 40), (512, 384, 20), (1024, 768, 10)], 64 * GiB)
+    assert [level.block for level in plan.levels] == [None, 256, 256]
+    assert [level.blocks for level in plan.levels] == [1, 4, 12]
+    assert "level 3/3: 1024x768, 10 iterations, 12 blocks of 256 px" in plan.describe()
+
+
+def test_a_size_that_cannot_fit_is_refused_naming_the_largest_that_fits() -> None:
+    width, height = longest_side((4, 3), 8000)
+    with pytest.raises(ConfigError) as refusal:
+        plan_run(CONFIG, [(1000, 750, 100), (width, height, 65)], 2 * GiB)
+    largest = largest_planned_side(2 * GiB, (4, 3))
+    assert f"the largest --size that fits is {largest}" in str(refusal.value)
+    assert "\n" not in str(refusal.value)
+    assert plan_level(*longest_side((4, 3), largest), 1, 2 * GiB) is not None
+    assert plan_level(*longest_side((4, 3), largest + 1), 1, 2 * GiB) is None
+
+
+def test_tiling_fits_far_larger_images_than_the_whole_run() -> None:
+    from impasto.memory import largest_side_that_fits
+
+    assert largest_planned_side(8 * GiB, (4, 3)) > 3 * largest_side_that_fits(8 * GiB, (4, 3))
+
+
+@pytest.mark.parametrize(("text", "size"), [("4G", 4 * GiB), ("1500M", 1500 * 2**20), ("512k", 512 * 1024),
+                                            ("2GiB", 2 * GiB), ("1.5g", int(1.5 * GiB)), ("800000000", 800000000)])
+def test_memory_sizes_are_read_in_binary_units(text: str, size: int) -> None:
+    assert parse_bytes(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "G", "-1G", "4X", "lots", "0"])
+def test_bad_memory_sizes_are_refused(text: str) -> None:
+    with pytest.raises(ConfigError, match="memory size"):
+        parse_bytes(text)
+
+
+def test_sizes_are_shown_in_binary_units() -> None:
+    assert format_bytes(1.5 * GiB) == "1.5 GiB" and format_bytes(300 * 2**20) == "300 MiB"

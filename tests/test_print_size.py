@@ -1,0 +1,124 @@
+"""Print size end to end: a transfer in blocks gives the untiled image, a level that runs out of memory
+is redone in smaller blocks, the CLI's plan, refusals and 16-bit print files."""
+
+from __future__ import annotations
+
+import numpy as np
+import png
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+import impasto
+from impasto.cli import main
+from impasto.config import TransferConfig
+from impasto.images import save_image
+from impasto.objective import Objective
+from impasto.pipeline import transfer
+from impasto.tiled import TiledObjective
+
+SHORT = TransferConfig(size=96, levels=2, iterations=4, seed=0, precision="fp32")
+
+
+def test_a_short_transfer_in_blocks_gives_the_untiled_image(content_path, style_path) -> None:
+    events: list[impasto.Progress] = []
+    whole = transfer(content_path, style_path, SHORT).image
+    tiled = transfer(content_path, style_path, SHORT.replace(tile_size=32), events.append).image
+    # L-BFGS multiplies rounding differences by about 30 a step (so does a run of the untiled
+    # objective perturbed by 1e-7): a few steps keep them far under one 8-bit level.
+    assert (whole - tiled).abs().max() < 0.5 / 255
+    assert [(e.level, e.block, e.blocks) for e in events if e.blocks][:2] == [(1, 1, 8), (1, 2, 8)]
+    assert {e.blocks for e in events if e.level == 2} == {0, 18}  # 96x72 in 3 x 3 blocks, two passes
+
+
+def test_a_level_out_of_memory_is_redone_in_smaller_blocks(content_path, style_path, monkeypatch) -> None:
+    blocks_used: list[int | None] = []
+    original_whole, original_tiled = Objective.evaluate, TiledObjective.evaluate
+
+    def whole(self: Objective, image: torch.Tensor):  # the untiled level 2 runs out of memory at once
+        if image.shape[-1] == 96:
+            blocks_used.append(None)
+            raise torch.OutOfMemoryError("out of memory (simulated)")
+        return original_whole(self, image)
+
+    def tiled(self: TiledObjective, image: torch.Tensor):  # and so do its first blocks, at the second step
+        blocks_used.append(self.block)
+        if self.block == 48 and blocks_used.count(48) == 2:
+            raise torch.OutOfMemoryError("out of memory (simulated)")
+        return original_tiled(self, image)
+
+    monkeypatch.setattr(Objective, "evaluate", whole)
+    monkeypatch.setattr(TiledObjective, "evaluate", tiled)
+    steps: list[int] = []
+    result = transfer(content_path, style_path, SHORT, lambda event: steps.append(event.step) if not event.blocks
+                      else None)
+    assert blocks_used == [None, 48, 48, 16]  # level 2 (2 steps): whole; 48 px blocks; its step 2 in 16 px ones
+    assert steps == [1, 2, 3, 4] and result.image.shape == (1, 3, 72, 96)
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys, content_path, style_path) -> None:
+    out = tmp_path / "out.png"
+    code = main(["transfer", str(content_path), str(style_path), "-o", str(out), "--size", "4096",
+                 "--memory-budget", "4G", "--dry-run"])
+    text = capsys.readouterr().out
+    assert code == 0 and not out.exists()
+    assert "level 6/6: 4096x3072" in text and "blocks of" in text and "of a 4.0 GiB budget" in text
+
+
+def test_a_size_that_cannot_fit_is_refused_at_once(tmp_path, capsys, content_path, style_path) -> None:
+    out = tmp_path / "out.png"
+    code = main(["transfer", str(content_path), str(style_path), "-o", str(out), "--size", "8000",
+                 "--memory-budget", "1G"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists() and "\n" not in err
+    assert "does not fit in the memory budget of 1.0 GiB" in err and "the largest --size that fits is" in err
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--memory-budget", "lots"], "memory size"),
+    (["--tile-size", "8"], "tile_size must be"),
+    (["--bit-depth", "16", "-o", "out.jpg"], "16 bits per channel need a .png, .tif or .tiff"),
+    (["--dpi", "0"], "--dpi must be a positive"),
+])
+def test_bad_print_options_get_one_line(tmp_path, capsys, content_path, style_path, options, message,
+                                        monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _exit_code(["transfer", str(content_path), str(style_path), "-o", "out.png", *options]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def _exit_code(argv: list[str]) -> int:
+    """main's exit code, whether it returns it or argparse exits."""
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return int(exit.code or 0)
+
+
+@pytest.mark.parametrize("name", ["print.png", "print.tif"])
+def test_16_bit_files_keep_the_float_image_the_resolution_profile_and_settings(tmp_path, name) -> None:
+    image = torch.rand(1, 3, 30, 40, generator=torch.Generator().manual_seed(0))
+    path = tmp_path / name
+    save_image(image, path, {"version": "1", "seed": 3}, bit_depth=16, dpi=300)
+    expected = (image[0].permute(1, 2, 0).numpy() * 65535).round().astype(np.uint16)
+    if name.endswith(".png"):
+        width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+        pixels = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, 3)
+        assert info["bitdepth"] == 16
+    else:
+        pixels = tifffile.imread(path)
+    assert pixels.dtype == np.uint16 and np.array_equal(pixels, expected)  # no 8-bit rounding on the way
+    with Image.open(path) as opened:
+        assert round(opened.info["dpi"][0]) == 300
+        assert b"sRGB" in opened.info["icc_profile"]
+    assert impasto.read_metadata(path) == {"version": "1", "seed": 3}
+
+
+def test_the_cli_writes_a_16_bit_tiff_at_300_dpi(tmp_path, content_path, style_path) -> None:
+    out = tmp_path / "poster.tif"
+    assert main(["transfer", str(content_path), str(style_path), "-o", str(out), "--size", "48", "--iterations",
+                 "2", "--bit-depth", "16", "--dpi", "300", "--tile-size", "32", "-q"]) == 0
+    assert tifffile.imread(out).dtype == np.uint16
+    assert impasto.read_metadata(out)["settings"]["tile_size"] == 32
