@@ -3,12 +3,14 @@ is redone in smaller blocks, the CLI's plan, refusals and 16-bit print files."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import png
 import pytest
 import tifffile
 import torch
-from PIL import Image
+from PIL import Image, ImageCms
 
 import impasto
 from impasto.cli import main
@@ -112,7 +114,8 @@ def test_16_bit_files_keep_the_float_image_the_resolution_profile_and_settings(t
     assert pixels.dtype == np.uint16 and np.array_equal(pixels, expected)  # no 8-bit rounding on the way
     with Image.open(path) as opened:
         assert round(opened.info["dpi"][0]) == 300
-        assert b"sRGB" in opened.info["icc_profile"]
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(opened.info["icc_profile"]))
+        assert "sRGB" in ImageCms.getProfileDescription(profile)
     assert impasto.read_metadata(path) == {"version": "1", "seed": 3}
 
 
