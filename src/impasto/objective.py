@@ -11,7 +11,7 @@ its own group, matched only inside its mask, with guided Gram matrices (Gatys et
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -94,6 +94,8 @@ class Objective:
             scale control (`scale_split`) the w_l are rescaled so every style layer's loss starts
             equal (their sum kept).
         image_shape: (H, W) of the images this objective will be called on.
+        terms: further loss terms, each a function of the image (1, 3, H, W) to a weighted scalar,
+            added to the total (e.g. impasto.video's temporal loss); not in the breakdown.
     """
 
     def __init__(
@@ -103,8 +105,10 @@ class Objective:
         styles: Sequence[StyleImage],
         config: TransferConfig,
         image_shape: tuple[int, int],
+        terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         self.vgg = vgg
+        self.terms = list(terms)
         self.relative = config.normalization == "relative"
         self.content_weight, self.style_weight, self.tv_weight = (
             config.content_weight, config.style_weight, config.tv_weight
@@ -196,4 +200,5 @@ class Objective:
             # 'relative': the mean squared neighbour difference, the same at any size.
             tv = tv_loss(image) / (image.numel() if self.relative else 1)
         content, style, tv = self.content_weight * content, self.style_weight * style, self.tv_weight * tv
-        return LossTerms(content + style + tv, content.detach(), style.detach(), tv.detach())
+        extra = sum((term(image) for term in self.terms), image.new_zeros(()))
+        return LossTerms(content + style + tv + extra, content.detach(), style.detach(), tv.detach())

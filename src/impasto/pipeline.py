@@ -88,8 +88,16 @@ def transfer(
     style: ImageSource | Sequence[ImageSource],
     config: TransferConfig,
     callback: ProgressCallback | None = None,
+    *,
+    init: torch.Tensor | None = None,
+    terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
 ) -> Result:
-    """Like `stylize`, returning the image as a tensor together with the settings used."""
+    """Like `stylize`, returning the image as a tensor together with the settings used.
+
+    `init`, (1, 3, H, W) in [0, 1], replaces `config.init` as the start (resized to the first
+    level); `terms` are added to the objective at every level (see `Objective`). impasto.video
+    starts each frame from the previous one, warped, and adds its temporal loss this way.
+    """
     styles = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
     blend = _blend_weights(config, len(styles))
     scales = _per_style(config.style_scales(len(styles)), len(styles), "style_scale")
@@ -119,7 +127,7 @@ def transfer(
                         for image, weight, layers, mask in zip(work_styles, blend, layer_sets, masks_t, strict=True)]
         return _Level(_shape(content_t), work_content, style_images, finish)
 
-    return _optimise(config, level, device, callback)
+    return _optimise(config, level, device, callback, init, terms)
 
 
 def reconstruct_content(
@@ -211,9 +219,12 @@ def _optimise(
     level: Callable[[int], _Level],
     device: torch.device,
     callback: ProgressCallback | None,
+    start_image: torch.Tensor | None = None,
+    terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
 ) -> Result:
     """Minimise the objective level by level of the coarse-to-fine schedule: at each, `level(side)`
-    gives the images at that longest side, and the previous level's result, upsampled, is the start."""
+    gives the images at that longest side, and the previous level's result, upsampled, is the start
+    (at the first, `start_image` resized, or the config's init)."""
     content_layers = list(config.content_layers) if config.content_weight > 0 else []
     style_layers = list(config.style_layers) if config.style_weight > 0 else []
     level = functools.cache(level)  # the schedule's size check and the optimisation build the same levels
@@ -225,8 +236,10 @@ def _optimise(
     for index, (side, iterations) in enumerate(stages):
         current = level(side)
         _check_sizes(current, content_layers, style_layers)
-        objective = Objective(vgg, current.content, current.styles, config, current.shape)
-        if image is None:
+        objective = Objective(vgg, current.content, current.styles, config, current.shape, terms)
+        if image is None and start_image is not None:
+            init = F.interpolate(start_image.to(device), size=current.shape, mode="bilinear", antialias=True)
+        elif image is None:
             init = _initial_image(config, current.shape, device, current.content, current.styles)
         else:
             init = F.interpolate(image, size=current.shape, mode="bicubic", align_corners=False)
