@@ -106,6 +106,8 @@ def stylize_video(
     styles: list[ImageSource] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
     out = check_video_output(output, [input, *(s for s in styles if isinstance(s, (str, os.PathLike)))])
     clip = open_clip(input)
+    for image in styles:  # a bad style image fails now, before any work
+        load_image(image, (config or TransferConfig()).max_pixels, "style")
     side = video.size or min(max(clip.width, clip.height), MAX_SIDE)
     width, height = (max(2, n - n % 2) for n in longest_side((clip.width, clip.height), side))
     config = (config or TransferConfig()).replace(size=max(width, height))
@@ -118,9 +120,6 @@ def stylize_video(
         "video": video.to_dict(),
     }
     config, timestamps = _open_work_dir(work, clip, config, video, record, (width, height))
-    if not timestamps:
-        raise ImageError(f"input video {str(input)!r} has no frames between {video.start:g} s and "
-                         f"{'its end' if video.duration is None else f'{video.start + video.duration:g} s'}")
     run = _Run(work, config, video, styles, len(timestamps), callback)
     resumed = run.all_passes()
     frames = (load_image(path, 10**9, "frame") for path in run.frame_paths(video.passes))
@@ -154,12 +153,21 @@ def _open_work_dir(
     if work.exists() and not work.is_dir():
         raise ImageError(f"work dir {str(work)!r} is a file: give a folder with --work-dir")
     config = config.with_seed()
-    (work / "input").mkdir(parents=True, exist_ok=True)
-    timestamps = []
-    for index, (frame, pts) in enumerate(read_frames(clip.path, video.start, video.duration, video.max_frames)):
-        frame = frame if frame.size == size else frame.resize(size, Image.Resampling.LANCZOS)
-        save_image(frame, work / "input" / f"{index:06d}.png")
-        timestamps.append(pts)
+    created = not work.exists()
+    timestamps: list[int] = []
+    try:
+        (work / "input").mkdir(parents=True, exist_ok=True)
+        for index, (frame, pts) in enumerate(read_frames(clip.path, video.start, video.duration, video.max_frames)):
+            frame = frame if frame.size == size else frame.resize(size, Image.Resampling.LANCZOS)
+            save_image(frame, work / "input" / f"{index:06d}.png")
+            timestamps.append(pts)
+        if not timestamps:
+            end = "its end" if video.duration is None else f"{video.start + video.duration:g} s"
+            raise ImageError(f"input video {clip.path!r} has no frames between {video.start:g} s and {end}")
+    except BaseException:
+        if created:  # nothing of value yet: leave no trace
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     _write_json(manifest, {**record, "settings": config.to_dict(), "timestamps": timestamps})
     return config, timestamps
 

@@ -1,0 +1,64 @@
+"""impasto video end to end on clips with known motion, with the real VGG-19 at 64x48 px."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from impasto.errors import ConfigError
+from impasto.video import FrameProgress, VideoConfig, stylize_video
+from impasto.video.io import open_clip, read_frames
+from tests.video.conftest import CONFIG, FRAMES, PAINTING, VIDEO, Run
+
+
+@pytest.mark.parametrize("clip", ["pan", "sprite"])
+def test_temporal_consistency_beats_independent_frames(runs: dict[str, Run], clip: str) -> None:
+    consistent, independent = runs[clip].e_warp(), runs[f"{clip}_independent"].e_warp()
+    assert consistent <= 0.3 * independent, (consistent, independent)
+
+
+def test_output_keeps_the_frame_count_rate_and_size(runs: dict[str, Run]) -> None:
+    source, made = open_clip(runs["pan"].clip), open_clip(runs["pan"].output)
+    assert (made.width, made.height, made.rate) == (source.width, source.height, source.rate)
+    assert len(runs["pan"].frames()) == FRAMES
+    assert [pts for _, pts in read_frames(runs["pan"].output)] == [pts for _, pts in read_frames(runs["pan"].clip)]
+
+
+def test_the_still_clip_stops_changing(runs: dict[str, Run]) -> None:
+    paths = sorted((runs["still"].work / "pass1").iterdir())
+    frames = [np.asarray(Image.open(path), dtype=np.float32) for path in paths]
+    changes = [np.abs(b - a).mean() for a, b in zip(frames, frames[1:], strict=False)]  # in 8-bit levels
+    assert changes[-1] < 0.25 * changes[0] and changes[-1] < 0.5, changes  # no flicker, no drift
+
+
+def test_resume_gives_the_same_video(runs: dict[str, Run], tmp_path) -> None:
+    run = runs["pan"]
+    output, work = tmp_path / "resumed.mp4", tmp_path / "work"
+
+    def stop_after_two_frames(event: FrameProgress) -> None:
+        if event.step is None and event.frame == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(run.clip, PAINTING, output, CONFIG, VIDEO, work_dir=work, callback=stop_after_two_frames)
+    assert not output.exists() and len(list((work / "pass1").iterdir())) == 2
+    result = stylize_video(run.clip, PAINTING, output, CONFIG, VIDEO, work_dir=work)
+    assert result.resumed == 2
+    ours = [np.asarray(image) for image in run.frames()]
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(ours, (i for i, _ in read_frames(output)), strict=True))
+
+
+def test_a_work_dir_of_other_settings_is_refused(runs: dict[str, Run], tmp_path) -> None:
+    run = runs["pan"]
+    with pytest.raises(ConfigError, match="temporal|video"):
+        stylize_video(run.clip, PAINTING, tmp_path / "out.mp4", CONFIG, VIDEO.replace(temporal_weight=1.0),
+                      work_dir=run.work)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="independent"):
+        VideoConfig(independent=True, passes=2)
+    with pytest.raises(ConfigError, match="temporal_frames"):
+        VideoConfig(temporal_frames=(0, 1))
