@@ -62,3 +62,19 @@ def test_settings_are_checked() -> None:
         VideoConfig(independent=True, passes=2)
     with pytest.raises(ConfigError, match="temporal_frames"):
         VideoConfig(temporal_frames=(0, 1))
+
+
+def test_long_term_frames_and_a_second_pass(runs: dict[str, Run], tmp_path) -> None:
+    run, work = runs["pan"], tmp_path / "work"
+    video = VIDEO.replace(temporal_frames=(1, 2), passes=2, later_iterations=5)
+    result = stylize_video(run.clip, PAINTING, tmp_path / "out.mp4", CONFIG.replace(iterations=10), video,
+                           work_dir=work)
+    assert result.frames == FRAMES and len(list((work / "pass2").iterdir())) == FRAMES
+    assert {path.name for path in (work / "flow").iterdir()} >= {"000002-000000.npz", "000000-000001.npz"}
+    made = Run(run.clip, tmp_path / "out.mp4", work)
+    passes = [[np.asarray(Image.open(work / f"pass{p}" / f"{i:06d}.png"), dtype=np.float32) for i in range(FRAMES)]
+              for p in (1, 2)]
+    assert any(np.abs(a - b).mean() > 0.5 for a, b in zip(*passes, strict=True))  # the second pass changed them
+    for frame, stored in zip(made.frames(), passes[1], strict=True):  # the video is the last pass (crf 18)
+        assert np.abs(np.asarray(frame, dtype=np.float32) - stored).mean() < 2
+    assert made.e_warp() < runs["pan_independent"].e_warp()

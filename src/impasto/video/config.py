@@ -32,8 +32,10 @@ class VideoConfig:
     temporal_frames: tuple[int, ...] = (1,)
     """Long-term consistency: hold frame i to frames i-j for these j (e.g. 1, 2, 4), each pixel to
     the closest one where it was visible."""
-    later_iterations: int = 40
-    """L-BFGS steps of each frame after the first (at full size, from the warped previous frame)."""
+    later_iterations: int = 20
+    """L-BFGS steps of each frame after the first (at full size, from the warped previous frame). At
+    256 px their content + style loss is within 2% of its 80-step value after 20 (benchmarks/video.py
+    --curve 80)."""
     passes: int = 1
     """Runs through the clip, alternately forward and backward (Ruder et al.'s multi-pass)."""
     flow: str = "dis"
