@@ -23,11 +23,12 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test clips
 
+from tests.video.clips import pan, write_clip  # noqa: E402
+
 from impasto import TransferConfig  # noqa: E402
 from impasto.images import EXAMPLES  # noqa: E402
 from impasto.video import FrameProgress, VideoConfig, score_video, stylize_video  # noqa: E402
 from impasto.video.io import read_frames  # noqa: E402
-from tests.video.clips import pan, write_clip  # noqa: E402
 
 PAINTING = EXAMPLES / "starry_night.jpg"
 
@@ -56,6 +57,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--curve", type=int, default=0, metavar="N",
                         help="only: run later frames for N steps and print content + style per step")
+    parser.add_argument("--runs", default="default,passes,independent",
+                        help="which of default, passes (--passes 2), independent to run")
     parser.add_argument("--docs", type=Path, help="write the side-by-side GIF (default | independent) here")
     parser.add_argument("--work", type=Path, default=Path("out/bench_video"))
     args = parser.parse_args()
@@ -79,8 +82,9 @@ def main() -> None:
     print("| run | first frame s | later frames s (mean) | wall s | E_warp | style (mean) | content (mean) |")
     print("|---|---|---|---|---|---|---|")
     outputs = {}
-    for label, video in (("default", VideoConfig()), ("--passes 2", VideoConfig(passes=2)),
-                         ("--independent", VideoConfig(independent=True))):
+    runs = {"default": ("default", VideoConfig()), "passes": ("--passes 2", VideoConfig(passes=2)),
+            "independent": ("--independent", VideoConfig(independent=True))}
+    for label, video in (runs[name] for name in args.runs.split(",")):
         out = args.work / f"{label.strip('-').replace(' ', '')}_{args.size}.mp4"
         seconds, _, wall = run(clip, out, video)
         figures = score_video(out, clip, PAINTING)
@@ -88,7 +92,7 @@ def main() -> None:
         later = statistics.mean(seconds[1:args.frames]) if args.frames > 1 else float("nan")
         print(f"| {label} | {seconds[0]:.1f} | {later:.1f} | {wall:.0f} | {figures.e_warp:.5f} | "
               f"{figures.style_mean:.4f} | {figures.content_mean:.4f} |", flush=True)
-    if args.docs:
+    if args.docs and {"default", "--independent"} <= set(outputs):
         side_by_side(outputs["default"], outputs["--independent"], args.docs / "video_pan_starry_night.gif")
 
 

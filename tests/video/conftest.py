@@ -51,15 +51,24 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def runs(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """impasto video with the test settings, and with independent frames, on the pan and sprite clips;
-    on the still clip with a strong temporal weight (STILL_WEIGHT). Work dirs are kept."""
+    """impasto video with the test settings, and with independent frames, on the pan and sprite clips.
+    Work dirs are kept."""
     folder = tmp_path_factory.mktemp("runs")
     made = {}
-    for name, independent in (("pan", False), ("pan", True), ("sprite", False), ("sprite", True), ("still", False)):
+    for name, independent in (("pan", False), ("pan", True), ("sprite", False), ("sprite", True)):
         key = f"{name}{'_independent' if independent else ''}"
         run = Run(clips[name], folder / f"{key}.mp4", folder / f"{key}.work")
-        video = VIDEO.replace(independent=independent, temporal_weight=STILL_WEIGHT if name == "still" else
-                              VIDEO.temporal_weight)
-        stylize_video(run.clip, PAINTING, run.output, CONFIG, video, work_dir=run.work)
+        stylize_video(run.clip, PAINTING, run.output, CONFIG, VIDEO.replace(independent=independent),
+                      work_dir=run.work)
         made[key] = run
     return made
+
+
+@pytest.fixture(scope="session")
+def still_run(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """impasto video on the still clip with a strong temporal weight (STILL_WEIGHT)."""
+    folder = tmp_path_factory.mktemp("still")
+    run = Run(clips["still"], folder / "still.mp4", folder / "still.work")
+    stylize_video(run.clip, PAINTING, run.output, CONFIG, VIDEO.replace(temporal_weight=STILL_WEIGHT),
+                  work_dir=run.work)
+    return run

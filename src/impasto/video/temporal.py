@@ -43,9 +43,11 @@ class TemporalLoss:
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         """gamma L_temporal of `image` (1, 3, H', W'); targets are resized to it if H', W' differ."""
+        if self.targets and self.targets[0].image.device != image.device:  # moved once, not every iteration
+            self.targets = [TemporalTarget(t.image.to(image.device), t.weight.to(image.device)) for t in self.targets]
         loss = image.new_zeros(())
         for target, norm in zip(self.targets, self.norms, strict=True):
-            warped, c = target.image.to(image.device), target.weight.to(image.device)
+            warped, c = target.image, target.weight
             if warped.shape[-2:] != image.shape[-2:]:
                 warped = F.interpolate(warped, size=image.shape[-2:], mode="bilinear", antialias=True)
                 c = F.interpolate(c, size=image.shape[-2:], mode="bilinear", antialias=True)
