@@ -51,7 +51,8 @@ def main(specs: list[str]) -> None:
                                  str(iterations)], capture_output=True, text=True, check=True).stdout
         row = json.loads(output)
         pixels = row["width"] * row["height"]
-        print(f"{row['width']}x{row['height']} block {block} history {history}: peak {row['peak_bytes'] / 2**20:.0f} MiB"
+        print(f"{row['width']}x{row['height']} block {block} history {history}: "
+              f"peak {row['peak_bytes'] / 2**20:.0f} MiB"
               f" ({row['peak_bytes'] / pixels:.0f} B/px), {row['seconds']:.0f} s for {iterations} iterations",
               flush=True)
 

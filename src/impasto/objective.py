@@ -13,7 +13,7 @@ its own group, matched only inside its mask, with guided Gram matrices (Gatys et
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -145,6 +145,8 @@ class Objective:
             scale control (`scale_split`) the w_l are rescaled so every style layer's loss starts
             equal (their sum kept).
         image_shape: (H, W) of the images this objective will be called on.
+        terms: further loss terms, each a function of the image (1, 3, H, W) to a weighted scalar,
+            added to the total (e.g. impasto.video's temporal loss); not in the breakdown.
     """
 
     def __init__(
@@ -154,8 +156,10 @@ class Objective:
         styles: Sequence[StyleImage],
         config: TransferConfig,
         image_shape: tuple[int, int],
+        terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         self.vgg = vgg
+        self.terms = list(terms)
         self.relative = config.normalization != "paper"
         self.content_weight, self.style_weight, self.tv_weight, self.palette_weight = (
             config.alpha, config.beta, config.tv_weight, config.palette
@@ -271,7 +275,8 @@ class Objective:
             # 'relative': the mean squared neighbour difference, the same at any size.
             tv = tv_loss(image) / (image.numel() if self.relative else 1)
         content, tv = self.content_weight * content, self.tv_weight * tv
-        return LossTerms(content + style + tv, content.detach(), style.detach(), tv.detach())
+        extra = sum((term(image) for term in self.terms), image.new_zeros(()))
+        return LossTerms(content + style + tv + extra, content.detach(), style.detach(), tv.detach())
 
     def evaluate(self, image: torch.Tensor) -> LossTerms:
         """The loss of `image` (1, 3, H, W), a leaf that requires grad, with its gradient

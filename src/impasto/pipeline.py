@@ -97,8 +97,16 @@ def transfer(
     style: ImageSource | Sequence[ImageSource],
     config: TransferConfig,
     callback: ProgressCallback | None = None,
+    *,
+    init: torch.Tensor | None = None,
+    terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
 ) -> Result:
-    """Like `stylize`, returning the image as a tensor together with the settings used."""
+    """Like `stylize`, returning the image as a tensor together with the settings used.
+
+    `init`, (1, 3, H, W) in [0, 1], replaces `config.init` as the start (resized to the first
+    level); `terms` are added to the objective at every level (see `Objective`). impasto.video
+    starts each frame from the previous one, warped, and adds its temporal loss this way.
+    """
     styles = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
     blend = _blend_weights(config, len(styles))
     scales = _per_style(config.style_scales(len(styles)), len(styles), "style_scale")
@@ -128,7 +136,7 @@ def transfer(
                         for image, weight, layers, mask in zip(work_styles, blend, layer_sets, masks_t, strict=True)]
         return _Level(_shape(content_t), work_content, style_images, finish)
 
-    return _optimise(config, level, device, callback)
+    return _optimise(config, level, device, callback, init, terms)
 
 
 def plan_transfer(content: ImageSource, config: TransferConfig) -> Plan:
@@ -231,9 +239,12 @@ def _optimise(
     level: Callable[[int], _Level],
     device: torch.device,
     callback: ProgressCallback | None,
+    start_image: torch.Tensor | None = None,
+    terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
 ) -> Result:
     """Minimise the objective level by level of the coarse-to-fine schedule: at each, `level(side)`
-    gives the images at that longest side, and the previous level's result, upsampled, is the start."""
+    gives the images at that longest side, and the previous level's result, upsampled, is the start
+    (at the first, `start_image` resized, or the config's init)."""
     content_layers = list(config.content_layers) if config.alpha > 0 else []
     style_layers = list(config.style_layers) if config.beta > 0 else []
     stages, plan = _plan(config, lambda side: level(side).shape, device)
@@ -244,7 +255,9 @@ def _optimise(
     for index, ((side, iterations), planned) in enumerate(zip(stages, plan.levels, strict=True)):
         current = level(side)
         _check_sizes(current, content_layers, style_layers)
-        if image is None:
+        if image is None and start_image is not None:
+            image = F.interpolate(start_image.to(device), size=current.shape, mode="bilinear", antialias=True)
+        elif image is None:
             image = _initial_image(config, current.shape, device, current.content, current.styles)
         else:
             image = F.interpolate(image, size=current.shape, mode="bicubic", align_corners=False)
@@ -253,7 +266,7 @@ def _optimise(
             relay = None if callback is None else _Relay(
                 callback, config, plan, index, steps_before + done, elapsed_before, current.finish)
             try:
-                objective = _objective(vgg, current, config, planned, relay)
+                objective = _objective(vgg, current, config, planned, relay, terms)
                 image = optimize(objective, image, iterations - done, config.replace(history_size=planned.history),
                                  relay)
                 break
@@ -294,13 +307,20 @@ def _shape_of(size: tuple[int, int], side: int) -> tuple[int, int]:
 
 
 def _objective(
-    vgg: VGG19, current: _Level, config: TransferConfig, planned: LevelPlan, relay: _Relay | None
+    vgg: VGG19,
+    current: _Level,
+    config: TransferConfig,
+    planned: LevelPlan,
+    relay: _Relay | None,
+    terms: Sequence[Callable[[torch.Tensor], torch.Tensor]],
 ) -> Objective:
-    """The level's objective, whole or in the plan's blocks (`relay` hears of each block)."""
+    """The level's objective, whole or in the plan's blocks (`relay` hears of each block), with the
+    extra `terms` on the pixels."""
     if planned.block is None:
-        return Objective(vgg, current.content, current.styles, config, current.shape)
+        return Objective(vgg, current.content, current.styles, config, current.shape, terms)
     on_block = None if relay is None else relay.on_block
-    return TiledObjective(vgg, current.content, current.styles, config, current.shape, planned.block, on_block)
+    return TiledObjective(vgg, current.content, current.styles, config, current.shape, planned.block, on_block,
+                          terms)
 
 
 def _smaller(planned: LevelPlan, config: TransferConfig) -> LevelPlan | None:

@@ -135,13 +135,14 @@ class TiledObjective(Objective):
         image_shape: tuple[int, int],
         block: int,
         on_block: BlockCallback | None = None,
+        terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         self.block = ALIGN * math.ceil(max(block, ALIGN) / ALIGN)
         self.on_block = on_block
         used = [*(config.content_layers if config.alpha > 0 else ()),
                 *(config.style_layers if config.beta > 0 and styles else ())]
         self.margin = halo(used) if used else ALIGN  # TV alone needs one pixel past the block
-        super().__init__(vgg, content, styles, config, image_shape)
+        super().__init__(vgg, content, styles, config, image_shape, terms)
 
     # Targets, block by block (the hooks of Objective.__init__).
 
@@ -252,21 +253,27 @@ class TiledObjective(Objective):
         dtype = at_least_float32(image).dtype
         content, style, tv = ((weight * term).to(dtype) for weight, term in
                               ((self.content_weight, content), (self.style_weight, style), (self.tv_weight, tv)))
-        if self.palette is not None:  # on the whole image averaged down to a few thousand pixels: no blocks
-            style = style + self.palette_weight * self._palette(image, gradient).to(dtype)
-        return LossTerms((content + style + tv).detach(), content, style, tv)
+        # The terms on the pixels need no blocks: the palette's image is averaged down to a few thousand
+        # pixels, and the extra terms (video's temporal one) compare pixels with pixels.
+        if self.palette is not None:
+            palette = self.palette
+            style = style + self._on_pixels(lambda x: self.palette_weight * palette(x), image, gradient).to(dtype)
+        extra = sum((self._on_pixels(term, image, gradient).to(dtype) for term in self.terms),
+                    torch.zeros((), dtype=dtype))
+        return LossTerms((content + style + tv + extra).detach(), content, style, tv)
 
-    def _palette(self, image: torch.Tensor, gradient: bool) -> torch.Tensor:
-        """The (unweighted) palette loss, its weighted gradient added into `image.grad` if asked."""
-        assert self.palette is not None
+    def _on_pixels(
+        self, term: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, gradient: bool
+    ) -> torch.Tensor:
+        """A (weighted) term of the whole image's pixels, its gradient added into `image.grad` if asked."""
         if not gradient:
-            return self.palette(image)
+            return term(image)
         leaf = image.detach().requires_grad_(True)
         with torch.enable_grad():
-            loss = self.palette(leaf)
+            loss = term(leaf)
             (slope,) = torch.autograd.grad(loss, leaf)
         assert image.grad is not None
-        image.grad.add_(self.palette_weight * slope)
+        image.grad.add_(slope)
         return loss.detach()
 
     def _block_features(

@@ -1,0 +1,132 @@
+"""`impasto video`: stylise a clip, its frames held together by optical flow (the optional extra
+impasto[video], imported only when the command runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from ..config import TransferConfig
+from ..errors import ConfigError, Interrupted, OptimizationError
+from ..video.config import FLOW_METHODS, MAX_SIDE, VideoConfig
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
+from .transfer import transfer_options
+
+__all__ = ["VIDEO_EXTRA", "add_parser"]
+
+VIDEO_EXTRA = ("av", "cv2", "tqdm")
+"""The modules of the optional extra impasto[video]."""
+
+
+def add_parser(commands: Any) -> None:
+    d = VideoConfig()
+    run = commands.add_parser(
+        "video",
+        help="paint a clip in the style of a painting, frame by frame, without flicker (needs impasto[video])",
+        description="Paint every frame of INPUT in the style of STYLE (Ruder et al. 2016): each frame starts from "
+        "the previous one warped along the optical flow and is held to it by a temporal loss. The output keeps "
+        "the input's frame count, frame rate and audio. Finished frames are kept in --work-dir: run the same "
+        "command again after a stop to continue.",
+        epilog="example: impasto video clip.mp4 starry_night.jpg -o out.mp4 --max-frames 30",
+    )
+    run.add_argument("input", help="the clip: any file ffmpeg reads (MP4, MOV, WebM, GIF, ...) or a pattern "
+                     "such as frames/%%04d.png")
+    run.add_argument("styles", nargs="+", metavar="STYLE", help="the painting(s) (style images)")
+    run.add_argument("-o", "--output", required=True, metavar="FILE", help="output video: .mp4 (H.264), .mov, "
+                     ".mkv or .webm")
+    transfer_options(run)
+    run.set_defaults(size=None)  # the clip's own size, at most MAX_SIDE
+    for action in run._actions:
+        if action.dest == "size":
+            action.help = f"longest side of the frames in px (default: the clip's, at most {MAX_SIDE})"
+        elif action.dest == "iterations":
+            action.help = "optimisation steps of the first frame"
+    video = run.add_argument_group("video (Ruder, Dosovitskiy & Brox 2016)")
+    video.add_argument("--temporal-weight", type=float, default=d.temporal_weight, metavar="W",
+                       help="weight of the temporal loss, the same at any size; 0: off")
+    video.add_argument("--temporal-frames", default=",".join(map(str, d.temporal_frames)), metavar="J,J,...",
+                       help="hold frame i to frames i-J, e.g. 1,2,4 for long-term consistency")
+    video.add_argument("--later-iterations", type=int, default=d.later_iterations, metavar="N",
+                       help="optimisation steps of each later frame, which starts from the previous one warped")
+    video.add_argument("--passes", type=int, default=d.passes, metavar="N",
+                       help="runs through the clip, alternately forward and backward (better under fast motion)")
+    video.add_argument("--flow", choices=FLOW_METHODS, default=d.flow, help="OpenCV optical flow")
+    video.add_argument("--independent", action="store_true",
+                       help="stylise each frame on its own, from its content frame (the flickering baseline)")
+    video.add_argument("--start", type=float, default=d.start, metavar="SECONDS", help="where to begin in the clip")
+    video.add_argument("--duration", type=float, metavar="SECONDS", help="how much of the clip (default: to its end)")
+    video.add_argument("--max-frames", type=int, metavar="N", help="at most N frames (default: all)")
+    video.add_argument("--work-dir", metavar="DIR", help="where finished frames and flows are kept, to resume "
+                       "(default: OUTPUT.work, removed when the video is written)")
+    run.set_defaults(handler=_video)
+
+
+def _video(args: argparse.Namespace) -> int:
+    if args.save_every:
+        raise ConfigError("--save-every does not apply to video: the work dir keeps every finished frame")
+    # No seed drawn here: a resumed run takes the one its work dir holds.
+    config = config_from_args(args, TransferConfig.from_preset(args.preset)).replace(seed=args.seed)
+    video = VideoConfig(
+        size=args.size, temporal_weight=args.temporal_weight, temporal_frames=_frames(args.temporal_frames),
+        later_iterations=args.later_iterations, passes=args.passes, flow=args.flow, independent=args.independent,
+        start=args.start, duration=args.duration, max_frames=args.max_frames,
+    )
+    try:
+        from tqdm import tqdm
+
+        from ..video.run import FrameProgress, stylize_video
+    except ModuleNotFoundError as error:
+        if error.name not in VIDEO_EXTRA:
+            raise
+        print(f"impasto: error: impasto video needs {error.name}: pip install 'impasto[video]'", file=sys.stderr)
+        return EXIT_USAGE
+
+    bars: list[Any] = []  # frames, then iterations of the current frame
+
+    def on_progress(event: FrameProgress) -> None:
+        if args.quiet:
+            return
+        if not bars:
+            bars.append(tqdm(total=event.frames, desc="frames", unit="frame", position=0, dynamic_ncols=True))
+            bars.append(tqdm(desc="iterations", unit="it", position=1, leave=False, dynamic_ncols=True))
+        frames, steps = bars
+        if event.step is None:
+            frames.update(1)
+            frames.set_postfix_str("resumed" if event.loss is None else f"loss {event.loss:.3g}, {event.seconds:.1f} s")
+            steps.reset()
+            return
+        if steps.total != event.step.total:
+            steps.reset(total=event.step.total)
+        steps.n = event.step.step
+        steps.set_postfix_str(f"loss {event.step.loss:.3g}", refresh=True)
+
+    started = time.perf_counter()
+    try:
+        result = stylize_video(args.input, args.styles, args.output, config, video, work_dir=args.work_dir,
+                               callback=on_progress)
+    except (OptimizationError, KeyboardInterrupt) as error:
+        for bar in reversed(bars):
+            bar.close()
+        work = args.work_dir or f"{args.output}.work"
+        if isinstance(error, (Interrupted, KeyboardInterrupt)):
+            print(f"impasto: interrupted: the finished frames are kept in {work}; run the same command again to "
+                  f"continue", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f"impasto: error: {error}; the finished frames are kept in {work}", file=sys.stderr)
+        return EXIT_FAILED
+    for bar in reversed(bars):
+        bar.close()
+    width, height = result.size
+    resumed = f", {result.resumed} resumed from {args.work_dir or 'the work dir'}" if result.resumed else ""
+    print(f"wrote {result.output} ({result.frames} frames, {width}x{height}, in {time.perf_counter() - started:.0f} s"
+          f"{resumed}, seed {result.config.seed})", file=sys.stderr)
+    return 0
+
+
+def _frames(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise ConfigError(f"--temporal-frames takes comma-separated whole numbers, e.g. 1,2,4; got {text!r}") from None

@@ -1,0 +1,83 @@
+"""The settings of a video run beyond each frame's transfer. Free of the extra's modules (PyAV,
+OpenCV), so the CLI can show the defaults without them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["FLOW_METHODS", "MAX_SIDE", "VideoConfig"]
+
+FLOW_METHODS = ("dis", "farneback")
+"""OpenCV's DIS (Kroeger et al. 2016; dense inverse search, medium preset, with variational
+refinement), or Farneback's polynomial expansion (2003)."""
+
+MAX_SIDE = 512
+"""px: frames keep the clip's own size up to this longest side, unless a size is given."""
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """The settings of a clip beyond those of each frame's transfer (a `TransferConfig`)."""
+
+    size: int | None = None
+    """Longest side of the frames in px; None: the clip's own, at most MAX_SIDE. Frame sides are
+    rounded down to even numbers (H.264's 4:2:0 needs them)."""
+    temporal_weight: float = 50.0
+    """gamma, the weight of the temporal loss, under the relative normalisation (the same at any
+    size); 0 turns it off (later frames still start from the warped previous frame)."""
+    temporal_frames: tuple[int, ...] = (1,)
+    """Long-term consistency: hold frame i to frames i-j for these j (e.g. 1, 2, 4), each pixel to
+    the closest one where it was visible."""
+    later_iterations: int = 20
+    """L-BFGS steps of each frame after the first (at full size, from the warped previous frame). At
+    256 px their content + style loss is within 2% of its 80-step value after 20 (benchmarks/video.py
+    --curve 80)."""
+    passes: int = 1
+    """Runs through the clip, alternately forward and backward (Ruder et al.'s multi-pass)."""
+    flow: str = "dis"
+    """'dis' or 'farneback' (OpenCV)."""
+    independent: bool = False
+    """Stylise every frame on its own, from its content frame, with the first frame's schedule:
+    the baseline without temporal consistency."""
+    start: float = 0.0
+    """Seconds into the clip where the output begins."""
+    duration: float | None = None
+    """Seconds of the clip to stylise; None: to its end."""
+    max_frames: int | None = None
+    """At most this many frames; None: all."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "temporal_frames", tuple(sorted(set(self.temporal_frames))))
+        if self.size is not None and (not isinstance(self.size, int) or self.size < 2):
+            raise ConfigError(f"size must be a whole number of at least 2 px, got {self.size}")
+        if not self.temporal_frames or any(not isinstance(j, int) or j < 1 for j in self.temporal_frames):
+            raise ConfigError(f"temporal_frames must be whole numbers of at least 1, e.g. 1,2,4; got "
+                              f"{','.join(map(str, self.temporal_frames)) or 'none'}")
+        if self.temporal_weight < 0:
+            raise ConfigError(f"temporal_weight must be zero or a positive number, got {self.temporal_weight}")
+        if self.later_iterations < 0:
+            raise ConfigError(f"later_iterations must be zero or a positive whole number, got {self.later_iterations}")
+        if self.passes < 1:
+            raise ConfigError(f"passes must be a positive whole number, got {self.passes}")
+        if self.independent and self.passes > 1:
+            raise ConfigError("passes > 1 needs temporal consistency: leave out independent")
+        if self.flow not in FLOW_METHODS:
+            raise ConfigError(f"flow must be one of {', '.join(FLOW_METHODS)}, got {self.flow!r}")
+        if self.start < 0 or (self.duration is not None and self.duration <= 0):
+            raise ConfigError(f"start must be >= 0 and duration > 0 seconds, got {self.start} and {self.duration}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ConfigError(f"max_frames must be a positive whole number, got {self.max_frames}")
+
+    def replace(self, **changes: Any) -> VideoConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able settings."""
+        return {**dataclasses.asdict(self), "temporal_frames": list(self.temporal_frames)}
+
+

@@ -1,0 +1,239 @@
+"""Reading and writing clips, through PyAV.
+
+Why PyAV rather than a pipe to an ffmpeg binary (imageio-ffmpeg): its wheels carry ffmpeg's own
+libraries, so there is no binary to install or find; it decodes one frame at a time, so a clip is
+never held in memory; it demuxes and muxes packets, so the audio track is copied into the output
+as it is rather than re-encoded; and it opens whatever ffmpeg opens (MP4, MOV, MKV, WebM, GIF, an
+image sequence such as ``frames/%04d.png``), with ffmpeg's errors as Python exceptions that become
+one-line messages here.
+
+Frames are RGB PIL images; timestamps are kept in the input stream's time base, so the output has
+the input's frame count, frame rate and timing (variable frame rates included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import cast
+
+import av
+import av.error
+from PIL import Image
+
+from ..errors import ImageError
+
+__all__ = ["OUTPUT_FORMATS", "Clip", "check_video_output", "open_clip", "read_frames", "write_video"]
+
+OUTPUT_FORMATS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
+"""Output extension -> video encoder; H.264 (yuv420p, crf 18) unless the container is WebM."""
+_AUDIO_FALLBACK = {".mp4": "aac", ".mov": "aac", ".mkv": "aac", ".webm": "libopus"}
+"""The encoder of an audio track the output container cannot take as it is."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """What a video file holds: its first video stream, and whether there is audio."""
+
+    path: str
+    width: int
+    height: int
+    rate: Fraction
+    """Average frames per second (ffmpeg's guess for streams that do not say)."""
+    time_base: Fraction
+    """Unit of the frames' timestamps."""
+    audio: bool
+
+
+def open_clip(path: str | os.PathLike) -> Clip:
+    """Probe `path` (any input ffmpeg reads, or an image sequence pattern such as ``img%03d.png``).
+
+    Raises:
+        ImageError: missing, empty, not a video, or no video stream.
+    """
+    with _opened(path) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        return Clip(
+            str(path),
+            stream.codec_context.width,
+            stream.codec_context.height,
+            Fraction(rate),
+            Fraction(stream.time_base or Fraction(1, 90000)),
+            bool(container.streams.audio),
+        )
+
+
+def read_frames(
+    path: str | os.PathLike, start: float = 0.0, duration: float | None = None, max_frames: int | None = None
+) -> Iterator[tuple[Image.Image, int]]:
+    """Decode the frames from `start` seconds on, for `duration` seconds or `max_frames` frames,
+    one at a time: (RGB image, timestamp in the stream's time base).
+
+    Raises:
+        ImageError: the file cannot be decoded (unknown codec, corrupt data).
+    """
+    with _opened(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        time_base = stream.time_base or Fraction(1, 90000)
+        if start > 0:
+            container.seek(int(start / time_base), stream=stream)  # to the key frame before `start`
+        count = 0
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                pts = frame.pts if frame.pts is not None else round(index / (stream.guessed_rate or 25) / time_base)
+                seconds = float(pts * time_base)
+                if seconds < start - 1e-6:
+                    continue
+                if (duration is not None and seconds >= start + duration - 1e-6) or count == max_frames:
+                    return
+                count += 1
+                yield frame.to_image().convert("RGB"), pts
+        except av.error.FFmpegError as error:
+            raise ImageError(f"input video {str(path)!r} cannot be decoded ({error}): re-encode it, e.g. to "
+                             f"H.264 MP4 with ffmpeg") from None
+
+
+@contextlib.contextmanager
+def _opened(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
+    name = f"input video {str(path)!r}"
+    file = Path(path)
+    if "%" not in file.name:  # an image sequence pattern names no single file
+        if not file.exists():
+            raise ImageError(f"{name} does not exist: check the path")
+        if file.is_dir():
+            raise ImageError(f"{name} is a folder: give a video file or a pattern such as frames/%04d.png")
+        if file.stat().st_size == 0:
+            raise ImageError(f"{name} is an empty file (0 bytes): give a real video")
+    try:
+        container = av.open(str(path), "r")
+    except av.error.FFmpegError as error:
+        raise ImageError(f"{name} is not a video ffmpeg can read ({error.strerror}): give an MP4, MOV, WebM, "
+                         f"GIF, ... or an image sequence pattern") from None
+    try:
+        if not container.streams.video:
+            raise ImageError(f"{name} has no video stream")
+        codec = container.streams.video[0].codec_context
+        if codec is None or not codec.width:
+            raise ImageError(f"{name} has a video stream ffmpeg cannot decode: re-encode it, e.g. to H.264 MP4")
+        yield container
+    finally:
+        container.close()
+
+
+def check_video_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Fail now, before any work, if `path` cannot take a video: an extension not in
+    OUTPUT_FORMATS, a missing or read-only folder, a folder in its place, or one of `inputs`."""
+    out = Path(path)
+    if out.suffix.lower() not in OUTPUT_FORMATS:
+        raise ImageError(f"output {str(out)!r} needs a video extension: {', '.join(OUTPUT_FORMATS)}")
+    if out.is_dir():
+        raise ImageError(f"output {str(out)!r} is a folder: give a file name such as {out / 'out.mp4'}")
+    if not out.parent.is_dir():
+        raise ImageError(f"output folder {str(out.parent)!r} does not exist: create it or choose another path")
+    try:
+        tempfile.TemporaryFile(dir=out.parent).close()
+    except OSError:
+        raise ImageError(f"output folder {str(out.parent)!r} is not writable: choose another path") from None
+    for source in inputs:
+        if out.resolve() == Path(source).resolve():
+            raise ImageError(f"output {str(out)!r} is also an input: choose another output path")
+    return out
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: Iterable[Image.Image],
+    timestamps: list[int],
+    clip: Clip,
+    start: float = 0.0,
+    duration: float | None = None,
+) -> None:
+    """Encode `frames` (RGB, all of one even size) at `timestamps` (in `clip.time_base`, the first
+    one becoming 0) into `path`, atomically (a temporary file renamed into place), with the audio of
+    `clip` between `start` and `start + duration` seconds copied (re-encoded only if the container
+    cannot hold its codec)."""
+    out, extension = Path(path), Path(path).suffix.lower()
+    images = iter(frames)
+    first = next(images, None)
+    if first is None:
+        raise ImageError("no frames to write")
+    descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
+    os.close(descriptor)
+    try:
+        with av.open(temporary, "w") as container, contextlib.ExitStack() as inputs:
+            # Every stream is added before the first packet is written: the header lists them.
+            video = cast(av.VideoStream, container.add_stream(OUTPUT_FORMATS[extension], rate=clip.rate))
+            video.width, video.height, video.pix_fmt = first.width, first.height, "yuv420p"
+            video.codec_context.time_base = clip.time_base
+            video.options = {"crf": "18"} if extension != ".webm" else {"crf": "30", "b": "0"}
+            audio = None
+            if clip.audio:
+                source = inputs.enter_context(av.open(clip.path, "r"))
+                audio = _AudioCopy(container, source, extension)
+            for image, pts in zip(itertools.chain([first], images), timestamps, strict=True):
+                frame = av.VideoFrame.from_image(image)
+                frame.pts, frame.time_base = pts - timestamps[0], clip.time_base
+                container.mux(video.encode(frame))
+            container.mux(video.encode(None))
+            if audio is not None:
+                offset = float(timestamps[0] * clip.time_base)
+                audio.copy(offset, None if duration is None else start + duration)
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+class _AudioCopy:
+    """The input's first audio track into the output: its packets copied, or decoded and re-encoded
+    where the output container cannot hold its codec."""
+
+    def __init__(
+        self, container: av.container.OutputContainer, source: av.container.InputContainer, extension: str
+    ) -> None:
+        self.container, self.source = container, source
+        self.stream = source.streams.audio[0]
+        self.copying = self.stream.codec_context.name in container.supported_codecs
+        if self.copying:
+            self.target = container.add_stream_from_template(self.stream)
+        else:
+            self.target = cast(av.AudioStream, container.add_stream(_AUDIO_FALLBACK[extension],
+                                                                    rate=self.stream.codec_context.sample_rate))
+
+    def copy(self, start: float, end: float | None) -> None:
+        """The packets from `start` to `end` seconds, shifted to begin at 0."""
+        for packet in self.source.demux(self.stream):
+            if packet.pts is None or packet.time_base is None:
+                continue
+            seconds = float(packet.pts * packet.time_base)
+            # Before a clip's start, but not the encoder-delay packets before 0 of a whole clip.
+            if (start > 0 and seconds < start - 1e-6) or (end is not None and seconds >= end):
+                continue
+            shift = round(start / packet.time_base)
+            if self.copying:
+                packet.pts -= shift
+                packet.dts = None if packet.dts is None else packet.dts - shift
+                packet.stream = self.target
+                self.container.mux(packet)
+                continue
+            for frame in packet.decode():
+                frame.pts = None if frame.pts is None else frame.pts - shift
+                self.container.mux(self.target.encode(frame))
+        if not self.copying:
+            self.container.mux(self.target.encode(None))
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

@@ -1,0 +1,83 @@
+"""impasto video end to end on clips with known motion, with the real VGG-19 at 64x48 px."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from impasto.errors import ConfigError
+from impasto.video import FrameProgress, VideoConfig, stylize_video
+from impasto.video.io import open_clip, read_frames
+from tests.video.conftest import CONFIG, FRAMES, PAINTING, VIDEO, Run
+
+
+@pytest.mark.parametrize("clip", ["pan", "sprite"])
+def test_temporal_consistency_beats_independent_frames(runs: dict[str, Run], clip: str) -> None:
+    consistent, independent = runs[clip].e_warp(), runs[f"{clip}_independent"].e_warp()
+    assert consistent <= 0.3 * independent, (consistent, independent)
+
+
+def test_output_keeps_the_frame_count_rate_and_size(runs: dict[str, Run]) -> None:
+    source, made = open_clip(runs["pan"].clip), open_clip(runs["pan"].output)
+    assert (made.width, made.height, made.rate) == (source.width, source.height, source.rate)
+    assert len(runs["pan"].frames()) == FRAMES
+    assert [pts for _, pts in read_frames(runs["pan"].output)] == [pts for _, pts in read_frames(runs["pan"].clip)]
+
+
+def test_the_still_clip_stops_changing_with_a_strong_temporal_weight(still_run: Run) -> None:
+    paths = sorted((still_run.work / "pass1").iterdir())
+    frames = [np.asarray(Image.open(path), dtype=np.float32) for path in paths]
+    changes = [np.abs(b - a).mean() for a, b in zip(frames, frames[1:], strict=False)]  # in 8-bit levels
+    # Measured: 0.18, 0.07, 0.04, 0.03, 0.025, 0.02, 0.02 levels: no flicker, no drift.
+    assert changes[-1] < 0.25 * changes[0] and changes[-1] < 0.1, changes
+
+
+def test_resume_gives_the_same_video(runs: dict[str, Run], tmp_path) -> None:
+    run = runs["pan"]
+    output, work = tmp_path / "resumed.mp4", tmp_path / "work"
+
+    def stop_after_two_frames(event: FrameProgress) -> None:
+        if event.step is None and event.frame == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(run.clip, PAINTING, output, CONFIG, VIDEO, work_dir=work, callback=stop_after_two_frames)
+    assert not output.exists() and len(list((work / "pass1").iterdir())) == 2
+    result = stylize_video(run.clip, PAINTING, output, CONFIG, VIDEO, work_dir=work)
+    assert result.resumed == 2
+    ours = [np.asarray(image) for image in run.frames()]
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(ours, (i for i, _ in read_frames(output)), strict=True))
+
+
+def test_a_work_dir_of_other_settings_is_refused(runs: dict[str, Run], tmp_path) -> None:
+    run = runs["pan"]
+    with pytest.raises(ConfigError, match="temporal|video"):
+        stylize_video(run.clip, PAINTING, tmp_path / "out.mp4", CONFIG, VIDEO.replace(temporal_weight=1.0),
+                      work_dir=run.work)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="independent"):
+        VideoConfig(independent=True, passes=2)
+    with pytest.raises(ConfigError, match="temporal_frames"):
+        VideoConfig(temporal_frames=(0, 1))
+
+
+def test_long_term_frames_and_a_second_pass(runs: dict[str, Run], tmp_path) -> None:
+    run, work = runs["pan"], tmp_path / "work"
+    video = VIDEO.replace(temporal_frames=(1, 2), passes=2, later_iterations=5)
+    result = stylize_video(run.clip, PAINTING, tmp_path / "out.mp4", CONFIG.replace(iterations=10), video,
+                           work_dir=work)
+    assert result.frames == FRAMES and len(list((work / "pass2").iterdir())) == FRAMES
+    assert {path.name for path in (work / "flow").iterdir()} >= {"000002-000000.npz", "000000-000001.npz"}
+    made = Run(run.clip, tmp_path / "out.mp4", work)
+    passes = [[np.asarray(Image.open(work / f"pass{p}" / f"{i:06d}.png"), dtype=np.float32) for i in range(FRAMES)]
+              for p in (1, 2)]
+    assert any(np.abs(a - b).mean() > 0.5 for a, b in zip(*passes, strict=True))  # the second pass changed them
+    for frame, first, second in zip(made.frames(), *passes, strict=True):  # the video is the last pass
+        if np.abs(first - second).mean() > 2:  # H.264's 4:2:0 loses about 6 levels on these tiny textured frames
+            frame = np.asarray(frame, dtype=np.float32)
+            assert np.abs(frame - second).mean() < np.abs(frame - first).mean()
+    assert made.e_warp() < runs["pan_independent"].e_warp()
