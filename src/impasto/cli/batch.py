@@ -142,7 +142,7 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if todo:
         pool = Pool(connect(args.address), args.threads, args.retries)
         where = "on a local Ray instance" if args.address is None else f"on the Ray cluster at {args.address}"
-        per_task = f"{pool.gpus} GPUs" if pool.gpus else f"{args.threads} threads each"
+        per_task = "a GPU each" if pool.gpus else f"{args.threads} thread{'s' if args.threads > 1 else ''} each"
         print(f"impasto batch: {where}: {pool.slots} at a time ({per_task})", file=sys.stderr)
         bar = tqdm.tqdm(total=len(todo), unit="item", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
         counts = {"done": 0, "failed": 0}
@@ -207,7 +207,7 @@ def _value(action: argparse.Action, name: str, text: str) -> Any:
     try:
         value = action.type(text) if callable(action.type) else text
     except (ValueError, argparse.ArgumentTypeError):
-        raise ConfigError(f"{name} takes a {getattr(action.type, '__name__', 'value')}, got {text!r}") from None
+        raise ConfigError(f"{name}: {text!r} is not a valid {getattr(action.type, '__name__', 'value')}") from None
     if action.choices is not None and value not in action.choices:
         raise ConfigError(f"{name} must be one of {', '.join(map(str, action.choices))}, got {text!r}")
     return text.split(";") if isinstance(action, argparse._AppendAction) else value
