@@ -19,6 +19,7 @@ from ..device import resolve_device
 from ..errors import ImpastoError
 from ..memory import available_bytes
 from .api import router
+from .guard import Guard
 from .jobs import JobManager
 from .settings import ServerSettings
 from .store import JobStore
@@ -71,6 +72,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_exception_handler(ImpastoError, _impasto_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(BodyLimit, max_bytes=2 * settings.max_upload_bytes + FORM_MARGIN)
+    app.add_middleware(Guard, token=settings.token, allowed_hosts=settings.allowed_hosts,  # outermost: first
+                       rate_limit=settings.rate_limit)
     return app
 
 
