@@ -42,9 +42,9 @@ __all__ = ["add_parser"]
 
 RAY_EXTRA = ("ray", "tqdm")
 """The modules of the optional extra impasto[ray]."""
-DEFAULT_THREADS = 2
-"""CPU threads per task: on 2 cores, one task with 2 threads did as many items per minute as two tasks
-with one thread each, and finishes each item twice as soon (benchmarks/RESULTS.md)."""
+DEFAULT_THREADS = 1
+"""CPU threads per task: on 2 busy cores, two tasks of one thread made 5x the items per minute of one
+task of two threads, whose threads wait for each other whenever a core is taken (benchmarks/RESULTS.md)."""
 _FIELDS = {f.name for f in dataclasses.fields(TransferConfig)}
 
 

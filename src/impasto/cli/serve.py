@@ -15,6 +15,8 @@ from .common import EXIT_USAGE
 
 WEB_EXTRA = ("fastapi", "uvicorn", "starlette", "multipart", "python_multipart")
 """The modules of the optional extra impasto[web]."""
+RAY_EXTRA = ("ray",)
+"""What `--ray` needs besides: impasto[ray]."""
 
 __all__ = ["add_parser"]
 
@@ -83,10 +85,13 @@ def _serve(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value:g}")
     try:
         from ..web.server import serve
+
+        serve(settings)
     except ModuleNotFoundError as error:
-        if error.name not in WEB_EXTRA:
+        if error.name not in (*WEB_EXTRA, *RAY_EXTRA):
             raise
-        print(f"impasto: error: the web app needs {error.name}: pip install 'impasto[web]'", file=sys.stderr)
+        extra = "ray" if error.name in RAY_EXTRA else "web"
+        print(f"impasto: error: the web app{' on Ray' if extra == 'ray' else ''} needs {error.name}: "
+              f"pip install 'impasto[{extra}]'", file=sys.stderr)
         return EXIT_USAGE
-    serve(settings)
     return 0

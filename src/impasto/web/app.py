@@ -21,6 +21,7 @@ from ..memory import available_bytes
 from .api import router
 from .guard import Guard
 from .jobs import JobManager
+from .runners import LocalRunner, RayRunner, Runner
 from .settings import ServerSettings
 from .store import JobStore
 from .uploads import BodyLimit
@@ -42,9 +43,10 @@ def worker_devices(name: str) -> list[torch.device]:
 
 def create_app(settings: ServerSettings) -> FastAPI:
     """The app serving `settings.data_dir`'s jobs; its workers run while the app is started."""
-    devices = worker_devices(settings.device)
+    devices = worker_devices("cpu" if settings.ray else settings.device)
+    runner: Runner = RayRunner(settings.ray) if settings.ray else LocalRunner(devices)
     store = JobStore(settings.data_dir)
-    manager = JobManager(store, devices, settings.max_queue)
+    manager = JobManager(store, runner, settings.max_queue)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,7 +80,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
 
 def _memory_budget(settings: ServerSettings, devices: list[torch.device]) -> int:
-    """Bytes a run may use: the setting, or the least any worker's device has free now."""
+    """Bytes a run may use: the setting, or the least any worker's device has free now (with Ray: this
+    machine's memory, a guess at the nodes')."""
     if settings.memory_budget_mb is not None:
         return int(settings.memory_budget_mb * 2**20)
     return min(available_bytes(device) for device in devices)
