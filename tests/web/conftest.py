@@ -56,6 +56,7 @@ def upload(photo: bytes, painting: bytes, settings: dict[str, Any] | None = None
 @contextlib.contextmanager
 def app_client(data_dir: Path, **settings: Any) -> Iterator[TestClient]:
     """The app on `data_dir` with its workers running, as a TestClient."""
+    settings.setdefault("rate_limit", 10_000)  # the tests send many requests; test_guard.py tests the limit
     app = create_app(ServerSettings(data_dir=data_dir, device="cpu", **settings))
     with TestClient(app, base_url="http://localhost") as client:  # a name the server answers to
         yield client
