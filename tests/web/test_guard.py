@@ -59,7 +59,7 @@ def test_a_foreign_origin_may_not_change_anything(client, photo, painting) -> No
     assert client.get(f"/api/jobs/{job['id']}", headers=foreign).status_code == 200, "reading is not changing"
     assert client.delete(f"/api/jobs/{job['id']}", headers=foreign).status_code == 403
     assert client.post(f"/api/jobs/{job['id']}/cancel", headers={"Origin": "null"}).status_code == 403
-    assert client.delete(f"/api/jobs/{job['id']}").status_code == 204
+    assert client.get(f"/api/jobs/{job['id']}").json()["status"] in ("queued", "running", "done")
 
 
 def test_job_creation_is_rate_limited_per_client(tmp_path, photo, painting) -> None:
