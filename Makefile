@@ -21,8 +21,12 @@ demo: setup
 	$(BIN)/impasto transfer src/impasto/examples/tubingen.jpg src/impasto/examples/starry_night.jpg \
 		-o out/tubingen_starry_night.png --seed 0
 
+# The browser test needs Chromium: scripts/chromium.sh finds one or installs Debian's, else the test is skipped.
 test: setup
-	$(BIN)/python -m pytest
+	@chromium="$$(scripts/chromium.sh)"; \
+	IMPASTO_CHROMIUM="$$chromium" $(BIN)/python -m pytest; status=$$?; \
+	[ -n "$$chromium" ] || echo "make test: the browser test was skipped (no Chromium): see above"; \
+	exit $$status
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -3,7 +3,16 @@
 import pytest
 import torch
 
-from impasto.losses import content_loss, gaussian_w2, gram_matrix, mean_and_covariance, style_layer_loss, tv_loss
+from impasto.losses import (
+    color_quantiles,
+    content_loss,
+    gaussian_w2,
+    gram_matrix,
+    mean_and_covariance,
+    palette_loss,
+    style_layer_loss,
+    tv_loss,
+)
 
 
 def test_gram_matrix_by_hand() -> None:
@@ -71,3 +80,20 @@ def test_mean_and_covariance_of_features_with_weights() -> None:
     assert torch.allclose(cov, torch.tensor([[8 / 3, 4.0], [4.0, 8.0]]))
     weights = torch.tensor([1.0, 1.0, 0.0]).reshape(1, 1, 1, 3)  # the last position does not count
     assert torch.allclose(mean_and_covariance(features, weights)[0], torch.tensor([2.0, 0.0]))
+
+
+def test_palette_loss_counts_colours_not_where_they_are() -> None:
+    image = torch.rand(1, 3, 6, 8)
+    directions = torch.nn.functional.normalize(torch.randn(3, 5), dim=0)
+    quantiles = color_quantiles([image], [1.0], directions, 48)
+    shuffled = image.flatten(2)[..., torch.randperm(48)].reshape(1, 3, 6, 8)
+    assert palette_loss(shuffled, quantiles, directions).item() == pytest.approx(0, abs=1e-12)
+    assert palette_loss(1 - image, quantiles, directions).item() > 0.01
+
+
+def test_palette_of_a_blend_mixes_the_colours_by_share() -> None:
+    # A quarter black, three quarters white, sampled at 8 levels along the grey axis.
+    black, white = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 4, 4)
+    grey = torch.full((3, 1), 3**-0.5)
+    quantiles = color_quantiles([black, white], [0.25, 0.75], grey, 8)[:, 0] / 3**0.5
+    assert quantiles.tolist() == pytest.approx([0, 0, 1, 1, 1, 1, 1, 1], abs=1e-6)

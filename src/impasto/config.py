@@ -86,10 +86,18 @@ class TransferConfig:
     """'relative': each loss term is divided by the size of its target (the squared norm of the
     content's responses, of each per-position Gram matrix), so the weights mean the same at any
     image size and for any layer. 'paper': the paper's formulas, eq. 1 and 4."""
+    strength: float = 0.5
+    """How far toward the painting, from 0 (the photo) to 1 (the painting's statistics alone, no
+    content term): the style and palette terms are weighed by 2 S and the content term by 2 (1 - S),
+    so 0.5 leaves the weights as they are and each step multiplies beta / alpha by S / (1 - S)."""
     content_weight: float = 1.0
-    style_weight: float = 10.0
+    style_weight: float = 3.0  # chosen on benchmarks/tuning.py's grid: 10 over-painted strong styles
     tv_weight: float = 0.0
     """Total-variation smoothing (under 'relative', of the mean squared neighbour difference)."""
+    palette_weight: float = 1.0
+    """Weight of the painting's palette: the sliced Wasserstein distance between the pixel colours
+    of the image and of the style images (blended), relative to the spread of the painting's. Only
+    the distribution of colours counts, not where they go. Off with masks."""
     content_layers: Mapping[str, float] = field(default_factory=lambda: {"conv4_2": 1.0})
     style_layers: Mapping[str, float] = field(
         default_factory=lambda: equal_weights(PAPER_STYLE_LAYERS)
@@ -151,8 +159,10 @@ class TransferConfig:
             raise ConfigError(f"average_iterates must be true or false, got {self.average_iterates!r}")
         _non_negative_int("save_every", self.save_every)
         _positive_int("max_pixels", self.max_pixels)
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "palette_weight"):
             _non_negative_float(name, getattr(self, name))
+        if not _finite(self.strength) or not 0 <= self.strength <= 1:
+            raise ConfigError(f"strength must be a number from 0 (the photo) to 1 (the painting), got {self.strength}")
         if self.learning_rate is not None:
             _positive_float("learning_rate", self.learning_rate)
         for scale in self.style_scales(1):
@@ -180,8 +190,23 @@ class TransferConfig:
                     f"style_blend weights must be non-negative and not all zero, got "
                     f"{','.join(f'{w:g}' for w in self.style_blend)}"
                 )
-        if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0:
-            raise ConfigError("content_weight, style_weight and tv_weight are all 0: nothing to optimise")
+        if self.alpha == 0 and self.beta == 0 and self.tv_weight == 0 and self.palette == 0:
+            raise ConfigError("the content, style, palette and tv weights are all 0 at this strength: nothing to do")
+
+    @property
+    def alpha(self) -> float:
+        """The content term's weight in force: `content_weight` x 2 (1 - `strength`)."""
+        return self.content_weight * 2 * (1 - self.strength)
+
+    @property
+    def beta(self) -> float:
+        """The style term's weight in force: `style_weight` x 2 `strength`."""
+        return self.style_weight * 2 * self.strength
+
+    @property
+    def palette(self) -> float:
+        """The palette term's weight in force: `palette_weight` x 2 `strength`."""
+        return self.palette_weight * 2 * self.strength
 
     @property
     def lr(self) -> float:
@@ -238,7 +263,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The paper's settings: white noise, L-BFGS, w_l = 1/5, alpha/beta = 1e-3, average pooling ("slightly
     # more appealing results", section 2).
     "paper": {"init": "noise", "iterations": 1000, "levels": 1, "normalization": "paper", "content_weight": 1.0,
-              "style_weight": 1e3, "pooling": "avg", "precision": "fp32"},
+              "style_weight": 1e3, "palette_weight": 0.0, "pooling": "avg", "precision": "fp32"},
 }
 """Named starting points: speed against quality, and the paper's exact settings."""
 

@@ -11,7 +11,16 @@ from typing import Any
 
 import torch
 
-__all__ = ["content_loss", "gaussian_w2", "gram_matrix", "mean_and_covariance", "style_layer_loss", "tv_loss"]
+__all__ = [
+    "color_quantiles",
+    "content_loss",
+    "gaussian_w2",
+    "gram_matrix",
+    "mean_and_covariance",
+    "palette_loss",
+    "style_layer_loss",
+    "tv_loss",
+]
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -98,6 +107,44 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.pow(2).sum() + dy.pow(2).sum()
+
+
+def color_quantiles(
+    images: list[torch.Tensor], shares: list[float], directions: torch.Tensor, count: int
+) -> torch.Tensor:
+    """The quantile functions of the pixel colours of `images` mixed in proportion to `shares`,
+    projected on each of `directions`, at `count` equally spaced levels.
+
+    Args:
+        images: (1, 3, h, w) RGB in [0, 1], any sizes.
+        shares: one non-negative weight per image, summing to 1.
+        directions: (3, K) unit vectors.
+        count: the number of levels, (i + 1/2) / count for i < count: an image's pixel count.
+    Returns:
+        (count, K): for each direction, the mixture's projected colours at those levels.
+    """
+    projected = torch.cat([image.reshape(3, -1).T.float() @ directions for image in images])  # (T, K)
+    weights = torch.cat([torch.full((image[0, 0].numel(),), share / image[0, 0].numel(), device=projected.device)
+                         for image, share in zip(images, shares, strict=True)])  # (T,)
+    values, order = projected.sort(dim=0)
+    cumulative = weights[order].cumsum(0) - weights[order] / 2  # (T, K): each sample's mid-level
+    levels = (torch.arange(count, device=projected.device, dtype=projected.dtype) + 0.5) / count
+    columns = []
+    for k in range(directions.shape[1]):
+        above = torch.searchsorted(cumulative[:, k].contiguous(), levels).clamp(1, len(values) - 1)
+        low, high = cumulative[above - 1, k], cumulative[above, k]
+        fraction = ((levels - low) / (high - low).clamp_min(1e-12)).clamp(0, 1)
+        columns.append(torch.lerp(values[above - 1, k], values[above, k], fraction))
+    return torch.stack(columns, dim=1)
+
+
+def palette_loss(image: torch.Tensor, target_quantiles: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """Sliced squared Wasserstein-2 distance between the pixel colours of `image` (1, 3, H, W) and a
+    palette given by `color_quantiles` at H x W levels: the mean over directions of the squared
+    differences of the sorted projections. Where each pixel's colour sits is free; only the
+    distribution of colours counts."""
+    projected = image.reshape(3, -1).T.float() @ directions  # (H W, K)
+    return (projected.sort(dim=0).values - target_quantiles).pow(2).mean()
 
 
 def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:

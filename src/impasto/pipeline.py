@@ -140,7 +140,7 @@ def reconstruct_content(
     # 'auto' precision in float32: bfloat16 loses the finest detail a low layer keeps (25 dB rather than 28).
     precision = "fp32" if config.precision == "auto" else config.precision
     config = config.replace(content_layers={layer: 1.0}, content_weight=1.0, style_weight=0.0, tv_weight=0.0,
-                            init="noise", preserve_colors=None, masks=None, scale_split=None,
+                            strength=0.5, init="noise", preserve_colors=None, masks=None, scale_split=None,
                             precision=precision).with_seed()
     device = resolve_device(config.device)
     photo = load_image(image, config.max_pixels, "content")
@@ -178,7 +178,7 @@ def synthesize_texture(
         config = config.replace(size=max(width, height))
     elif size is not None:
         config = config.replace(size=size)
-    config = config.replace(style_layers=style_layers, content_weight=0.0, init="noise",
+    config = config.replace(style_layers=style_layers, content_weight=0.0, strength=0.5, init="noise",
                             preserve_colors=None, masks=None, scale_split=None).with_seed()
     device = resolve_device(config.device)
     scale = _per_style(config.style_scales(1), 1, "style_scale")[0]
@@ -214,8 +214,8 @@ def _optimise(
 ) -> Result:
     """Minimise the objective level by level of the coarse-to-fine schedule: at each, `level(side)`
     gives the images at that longest side, and the previous level's result, upsampled, is the start."""
-    content_layers = list(config.content_layers) if config.content_weight > 0 else []
-    style_layers = list(config.style_layers) if config.style_weight > 0 else []
+    content_layers = list(config.content_layers) if config.alpha > 0 else []
+    style_layers = list(config.style_layers) if config.beta > 0 else []
     level = functools.cache(level)  # the schedule's size check and the optimisation build the same levels
     stages = _schedule(config, level, [*content_layers, *style_layers])
     prepare_device(device)

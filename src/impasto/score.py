@@ -41,6 +41,10 @@ class Score:
     edges: float
     """Correlation of the image's edge strength (Sobel, on luminance) with the photo's: 1 keeps its
     structure exactly, 0 none of it."""
+    outlines: float
+    """The same correlation on both images averaged over 4 x 4 pixels: the outlines of the photo's
+    main elements, which a painting's strokes should not replace (calibrated on the tuning grid of
+    benchmarks/RESULTS.md: 0.5 and above kept them on every pair looked at)."""
 
     @property
     def style_mean(self) -> float:
@@ -74,6 +78,7 @@ def score(
         content=_relative(ours[CONTENT_LAYER], photo_features[CONTENT_LAYER]),
         color=_sliced_wasserstein(x, painting),
         edges=_correlation(_edge_strength(x), _edge_strength(photo)),
+        outlines=_correlation(_edge_strength(F.avg_pool2d(x, 4)), _edge_strength(F.avg_pool2d(photo, 4))),
     )
 
 

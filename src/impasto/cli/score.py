@@ -41,4 +41,5 @@ def _score(args: argparse.Namespace) -> int:
     print(f"content  relative distance to the photo at conv4_2 (lower: more of its content)  {result.content:.4f}")
     print(f"colour   sliced Wasserstein distance of RGB to the painting (lower: closer palette)  {result.color:.4f}")
     print(f"edges    correlation of edge strength with the photo (higher: more of its structure)  {result.edges:.4f}")
+    print(f"outlines the same at a quarter of the size (0.5 or more: the main elements survive)  {result.outlines:.4f}")
     return 0

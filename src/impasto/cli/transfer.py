@@ -50,10 +50,25 @@ def transfer_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--size", type=int, default=d.size, metavar="N", help="longest side of the output in px")
     weights = run.add_argument_group("loss (the paper's alpha, beta and layers)")
     weights.add_argument(
+        "--strength",
+        type=float,
+        default=d.strength,
+        metavar="S",
+        help="how far toward the painting: 0 keeps the photo, 1 is the painting alone; 0.5 leaves alpha and beta "
+        "as they are, each step multiplies beta/alpha by S/(1-S)",
+    )
+    weights.add_argument(
         "--content-weight", type=float, default=d.content_weight, metavar="ALPHA", help="alpha; 0 = texture synthesis"
     )
     weights.add_argument("--style-weight", type=float, default=d.style_weight, metavar="BETA", help="beta")
     weights.add_argument("--tv-weight", type=float, default=d.tv_weight, metavar="W", help="total-variation smoothing")
+    weights.add_argument(
+        "--palette-weight",
+        type=float,
+        default=d.palette_weight,
+        metavar="W",
+        help="pull toward the painting's palette (the distribution of its colours); 0: off",
+    )
     weights.add_argument(
         "--normalization",
         choices=NORMALIZATIONS,

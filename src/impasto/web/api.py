@@ -241,8 +241,7 @@ def _painting_side(config: TransferConfig, side: int) -> int:
 def _check_layers(config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int]) -> None:
     """Refuse a size too small for the deepest layer at the smallest level of the schedule (a 422
     now rather than a failed job later). An automatic schedule skips levels that are too small."""
-    layers = [*(config.content_layers if config.content_weight else ()),
-              *(config.style_layers if config.style_weight else ())]
+    layers = [*(config.content_layers if config.alpha else ()), *(config.style_layers if config.beta else ())]
     needed = min_input_side(layers) if layers else 1
     side = config.stages()[0][0] if config.levels is not None else config.size
     shapes = {"photo": longest_side(photo, side), "painting": longest_side(painting, _painting_side(config, side))}

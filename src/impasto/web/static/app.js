@@ -177,18 +177,14 @@ function bindControls() {
   $("#compare-slider").addEventListener("input", updateCompare);
 }
 
-// The slider moves the style weight (the paper's beta) on a log scale around the preset's own.
-function strengthFactor() {
-  return 10 ** Number($("#strength").value);
+// The slider is the config's strength: 0 keeps the photo, 1 is the painting alone, 0.5 the preset's balance.
+function strength() {
+  return Number($("#strength").value);
 }
 
 function updateStrength() {
-  const factor = strengthFactor();
-  $("#strength-value").textContent = factor === 1 ? "As painted" : `×${formatFactor(factor)}`;
-}
-
-function formatFactor(factor) {
-  return factor >= 1 ? factor.toPrecision(2).replace(/\.0$/, "") : factor.toPrecision(1);
+  const value = strength();
+  $("#strength-value").textContent = value === currentPreset().strength ? "Balanced" : value.toFixed(2);
 }
 
 // The size menu: the preset's size and the usual ones, those that would not fit the server's memory
@@ -221,7 +217,7 @@ function updateStart() {
 function settings() {
   const preset = currentPreset();
   const chosen = { preset: state.preset, size: Number($("#size").value) };
-  if (strengthFactor() !== 1) chosen.style_weight = preset.style_weight * strengthFactor();
+  if (strength() !== preset.strength) chosen.strength = strength();
   const keep = $("#preserve").checked;
   if (keep !== Boolean(preset.preserve_colors)) chosen.preserve_colors = keep ? "luminance" : null;
   return chosen;
@@ -418,9 +414,7 @@ function chips(job) {
   const base = state.options.presets[preset] || state.options.defaults;
   const list = [`${job.width}×${job.height}`, `${job.config.iterations} steps`];
   if (preset) list.unshift(PRESET_LABELS[preset] || preset);
-  if (base && job.config.style_weight !== base.style_weight) {
-    list.push(`style ×${formatFactor(job.config.style_weight / base.style_weight)}`);
-  }
+  if (base && job.config.strength !== base.strength) list.push(`strength ${job.config.strength.toFixed(2)}`);
   if (job.config.preserve_colors) list.push("photo colours");
   return list;
 }
