@@ -74,7 +74,10 @@ def main() -> None:
         report("impasto transfer, two at once (2 threads each)", started, items)
     finally:
         os.killpg(head.pid, signal.SIGTERM)
-        head.wait(30)
+        try:
+            head.wait(120)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
         shutil.rmtree(folder, ignore_errors=True)
 
 
