@@ -43,6 +43,8 @@ __all__ = [
     "feature_size",
     "load_vgg19",
     "min_input_side",
+    "read_weights",
+    "use_weights",
 ]
 
 _BLOCKS = (2, 2, 4, 4, 4)  # convolutions per block
@@ -208,8 +210,24 @@ def load_vgg19(
     channels_last: bool = True,
 ) -> VGG19:
     """VGG-19 on `device` with the bundled weights, or those of the state dict file `weights`."""
-    state = _read_weights(str(weights) if weights is not None else None)
+    key = str(weights) if weights is not None else None
+    state = _given_weights.get(key) or _read_weights(key)
     return VGG19(state, pooling, padding, dtype, channels_last).to(device)
+
+
+def read_weights(weights: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """The float32 state dict (`conv1_1.weight`, ...) of the bundled weights, or of the file `weights`."""
+    return _read_weights(str(weights) if weights is not None else None)
+
+
+def use_weights(state: dict[str, torch.Tensor], weights: str | Path | None = None) -> None:
+    """From now on in this process, `load_vgg19(weights)` builds the network from `state` (as
+    `read_weights` returned it elsewhere) rather than reading a file: for workers on other machines
+    that receive the weights once through a cluster's object store."""
+    _given_weights[str(weights) if weights is not None else None] = state
+
+
+_given_weights: dict[str | None, dict[str, torch.Tensor]] = {}
 
 
 @functools.lru_cache(maxsize=2)

@@ -56,7 +56,9 @@ def upload(photo: bytes, painting: bytes, settings: dict[str, Any] | None = None
 @contextlib.contextmanager
 def app_client(data_dir: Path, **settings: Any) -> Iterator[TestClient]:
     """The app on `data_dir` with its workers running, as a TestClient."""
-    with TestClient(create_app(ServerSettings(data_dir=data_dir, device="cpu", **settings))) as client:
+    settings.setdefault("rate_limit", 10_000)  # the tests send many requests; test_guard.py tests the limit
+    app = create_app(ServerSettings(data_dir=data_dir, device="cpu", **settings))
+    with TestClient(app, base_url="http://localhost") as client:  # a name the server answers to
         yield client
 
 
@@ -93,7 +95,9 @@ class Server:
                    str(self.data_dir), "--device", "cpu", *self.options]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-        client = httpx.Client(base_url=self.url, timeout=30)
+        token = dict(zip(self.options, self.options[1:], strict=False)).get("--token")
+        client = httpx.Client(base_url=self.url, timeout=30,
+                              headers={"Authorization": f"Bearer {token}"} if token else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -1,5 +1,6 @@
 """The page in a real headless browser (Debian's chromium, driven by Playwright) against a real
-`impasto serve`: upload two images, start, watch the preview change, download the result.
+`impasto serve` that requires a token (as beyond loopback): open the link with the token, upload two
+images, start, watch the preview change, download the result.
 
 Screenshots of each step go to $IMPASTO_SCREENSHOTS (default: the test's temporary folder); the
 README's were made with IMPASTO_SIZE=384 (default 128, for speed).
@@ -18,6 +19,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from impasto.images import EXAMPLES
 
+from .conftest import Server
+
 CHROMIUM = Path(os.environ.get("IMPASTO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
 """`make test` sets IMPASTO_CHROMIUM to the Chromium it found or installed (scripts/chromium.sh)."""
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -25,6 +28,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-b
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SIZE = int(os.environ.get("IMPASTO_SIZE", "128"))
+TOKEN = "browser-test-token"
 
 PIXELS = """() => {
   const image = document.querySelector('#after');
@@ -56,6 +60,16 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """`impasto serve` with a token: every request of the page passes the checks of a networked server."""
+    server = Server(tmp_path / "data", "--token", TOKEN)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def shots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("IMPASTO_SCREENSHOTS", tmp_path / "screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,7 +91,9 @@ def test_paint_a_photo_in_the_browser(server, browser, shots, tmp_path) -> None:
     page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(server.url)
+    assert page.goto(server.url).status == 401, "no token, no page"
+    page.goto(f"{server.url}/?token={TOKEN}")
+    expect(page).to_have_url(f"{server.url}/")  # the token has become a cookie, out of the address bar
     expect(page.locator("#presets button")).to_have_count(len(presets))
     expect(page.locator("#start")).to_be_disabled()
     page.screenshot(path=shots / "desktop-1-start.png")
@@ -146,7 +162,7 @@ def phone(browser: Browser, url: str, shots: Path) -> None:
     """The same page on a phone: the finished painting from the gallery, and an example picked."""
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
     page: Page = context.new_page()
-    page.goto(url)
+    page.goto(f"{url}/?token={TOKEN}")
     expect(page.locator(".card")).to_have_count(1)
     page.screenshot(path=shots / "phone-1-start.png")
     page.click(".card .card-image")

@@ -15,12 +15,12 @@ import sys
 
 from .. import __version__
 from ..errors import ImpastoError
-from . import figure, info, reconstruct, score, serve, transfer, video
+from . import batch, figure, info, reconstruct, score, serve, transfer, video
 from .common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, defer_defaults
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (transfer, video, reconstruct, figure, score, serve, info)
+COMMANDS = (transfer, video, batch, reconstruct, figure, score, serve, info)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(commands)
-    for name in ("transfer", "video", "reconstruct", "figure"):  # the commands that build a TransferConfig
+    for name in ("transfer", "video", "batch", "reconstruct", "figure"):  # the commands that build a TransferConfig
         defer_defaults(commands.choices[name])
     return parser
 

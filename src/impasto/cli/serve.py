@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from .common import EXIT_USAGE
 
 WEB_EXTRA = ("fastapi", "uvicorn", "starlette", "multipart", "python_multipart")
 """The modules of the optional extra impasto[web]."""
+RAY_EXTRA = ("ray",)
+"""What `--ray` needs besides: impasto[ray]."""
 
 __all__ = ["add_parser"]
 
@@ -44,23 +47,51 @@ def add_parser(commands: Any) -> None:
     serve.add_argument(
         "--device", default=d.device, help="auto (a worker per CUDA GPU, else the CPU), cpu, cuda:N or mps"
     )
+    network = serve.add_argument_group("facing a network")
+    network.add_argument(
+        "--token",
+        help="require this token of every request (default beyond loopback: one made up and printed at start-up)",
+    )
+    network.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the server answers to, besides its IP addresses and localhost; repeat for more",
+    )
+    network.add_argument(
+        "--rate-limit", type=int, default=d.rate_limit, metavar="N", help="most new jobs per client per minute"
+    )
+    serve.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the jobs as tasks on a Ray cluster (auto, or its head's HOST:PORT) instead of local workers "
+        "(needs impasto[ray])",
+    )
     serve.set_defaults(handler=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(ServerSettings)}
     given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
+    given["allowed_hosts"] = tuple(given.get("allowed_hosts", ()))
     settings = ServerSettings(**given)
-    for name in ("port", "max_upload_mb", "max_pixels", "max_queue", "memory_budget_mb"):
+    if settings.token is None and not settings.loopback:  # beyond this machine: never without a token
+        settings = dataclasses.replace(settings, token=secrets.token_urlsafe(24))
+    for name in ("port", "max_upload_mb", "max_pixels", "max_queue", "memory_budget_mb", "rate_limit"):
         value = getattr(settings, name)
         if value is not None and value <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value:g}")
     try:
         from ..web.server import serve
+
+        serve(settings)
     except ModuleNotFoundError as error:
-        if error.name not in WEB_EXTRA:
+        if error.name not in (*WEB_EXTRA, *RAY_EXTRA):
             raise
-        print(f"impasto: error: the web app needs {error.name}: pip install 'impasto[web]'", file=sys.stderr)
+        extra = "ray" if error.name in RAY_EXTRA else "web"
+        print(f"impasto: error: the web app{' on Ray' if extra == 'ray' else ''} needs {error.name}: "
+              f"pip install 'impasto[{extra}]'", file=sys.stderr)
         return EXIT_USAGE
-    serve(settings)
     return 0

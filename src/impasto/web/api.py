@@ -156,7 +156,7 @@ async def _events(jobs: JobManager, job_id: str) -> AsyncIterator[str]:
 
 @router.get("/jobs/{job_id}/{image}", summary="An image of the job: content, style, preview or result (PNG)",
             response_class=FileResponse)
-def job_image(job_id: str, image: str, jobs: Manager, download: bool = False) -> FileResponse:
+def job_image(job_id: str, image: str, jobs: Manager, download: bool = False) -> Response:
     """`result` is the finished image (or the last image of a cancelled or failed run), with the
     run's settings in its metadata; `?download=1` sends it as an attachment."""
     job = _job(jobs, job_id)
@@ -165,6 +165,8 @@ def job_image(job_id: str, image: str, jobs: Manager, download: bool = False) ->
     path = jobs.store.folder(job.id) / f"{image}.png"
     if not path.is_file():
         raise HTTPException(404, f"job {job.id} has no {image} image yet (it is {job.status})")
+    if image == "preview":  # replaced as the run goes: send one version whole, not a file that changes size
+        return Response(path.read_bytes(), media_type="image/png", headers={"Cache-Control": "no-cache"})
     name = f"{_stem(job.content_name)}_{_stem(job.style_name)}.png" if download else None
     return FileResponse(path, media_type="image/png", filename=name, headers={"Cache-Control": "no-cache"},
                         content_disposition_type="attachment" if download else "inline")

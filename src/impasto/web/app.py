@@ -19,7 +19,9 @@ from ..device import resolve_device
 from ..errors import ImpastoError
 from ..memory import available_bytes
 from .api import router
+from .guard import Guard
 from .jobs import JobManager
+from .runners import LocalRunner, RayRunner, Runner
 from .settings import ServerSettings
 from .store import JobStore
 from .uploads import BodyLimit
@@ -41,9 +43,10 @@ def worker_devices(name: str) -> list[torch.device]:
 
 def create_app(settings: ServerSettings) -> FastAPI:
     """The app serving `settings.data_dir`'s jobs; its workers run while the app is started."""
-    devices = worker_devices(settings.device)
+    devices = worker_devices("cpu" if settings.ray else settings.device)
+    runner: Runner = RayRunner(settings.ray) if settings.ray else LocalRunner(devices)
     store = JobStore(settings.data_dir)
-    manager = JobManager(store, devices, settings.max_queue)
+    manager = JobManager(store, runner, settings.max_queue)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,11 +74,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_exception_handler(ImpastoError, _impasto_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(BodyLimit, max_bytes=2 * settings.max_upload_bytes + FORM_MARGIN)
+    app.add_middleware(Guard, token=settings.token, allowed_hosts=settings.allowed_hosts,  # outermost: first
+                       rate_limit=settings.rate_limit)
     return app
 
 
 def _memory_budget(settings: ServerSettings, devices: list[torch.device]) -> int:
-    """Bytes a run may use: the setting, or the least any worker's device has free now."""
+    """Bytes a run may use: the setting, or the least any worker's device has free now (with Ray: this
+    machine's memory, a guess at the nodes')."""
     if settings.memory_budget_mb is not None:
         return int(settings.memory_budget_mb * 2**20)
     return min(available_bytes(device) for device in devices)

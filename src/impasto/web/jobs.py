@@ -1,4 +1,5 @@
-"""The job queue: one worker thread per device runs queued jobs oldest first through the core.
+"""The job queue: one worker thread per slot of its runner (a device of this machine, or a job a Ray
+cluster can run at once: see runners.py) runs queued jobs oldest first through the core.
 
 Workers report progress to the store (throttled), to a preview image on disk and to the event hub
 that feeds the browsers' event streams. Cancelling makes the progress callback return True: the
@@ -18,14 +19,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-import torch
 from PIL import Image
 
 from ..config import TransferConfig
 from ..errors import ImpastoError, Interrupted, OptimizationError
 from ..images import save_image
 from ..optimize import Progress, ProgressCallback
-from ..pipeline import Result, run_metadata, transfer
+from ..pipeline import Result, run_metadata
+from .runners import Runner
 from .store import Job, JobStore
 
 __all__ = ["EventHub", "JobManager", "QueueFull"]
@@ -74,8 +75,9 @@ class EventHub:
 class JobManager:
     """Queued jobs, the worker threads that run them, cancelling and deleting."""
 
-    def __init__(self, store: JobStore, devices: list[torch.device], max_queue: int) -> None:
-        self.store, self.devices, self.max_queue = store, devices, max_queue
+    def __init__(self, store: JobStore, runner: Runner, max_queue: int) -> None:
+        self.store, self.runner, self.max_queue = store, runner, max_queue
+        self.devices = runner.slots
         self.hub = EventHub()
         self._wakeup = threading.Condition()
         self._stopping = threading.Event()
@@ -89,11 +91,11 @@ class JobManager:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Put jobs interrupted by a stop back in the queue and start one worker per device."""
+        """Put jobs interrupted by a stop back in the queue and start one worker per slot."""
         for job_id in self.store.recover():
             log.info("job %s was interrupted by a server stop: queued to run again", job_id)
-        for device in self.devices:
-            thread = threading.Thread(target=self._work, args=(device,), name=f"impasto-worker-{device}", daemon=True)
+        for slot in self.devices:
+            thread = threading.Thread(target=self._work, args=(slot,), name=f"impasto-worker-{slot}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -150,10 +152,10 @@ class JobManager:
         self.hub.publish(job_id)
         return True
 
-    def _work(self, device: torch.device) -> None:
+    def _work(self, slot: str) -> None:
         while (job := self._next_job()) is not None:
             try:
-                self._run(job, device)
+                self._run(job, slot)
             except Exception as error:  # a bug or a full disk: the worker lives on, the job says what happened
                 log.exception("job %s: unexpected error", job.id)
                 self.store.finish(job.id, "failed", f"internal error ({type(error).__name__}): see the server's log")
@@ -176,16 +178,16 @@ class JobManager:
                 self._wakeup.wait()
         return None
 
-    def _run(self, job: Job, device: torch.device) -> None:
+    def _run(self, job: Job, slot: str) -> None:
         """Run one claimed job to its end: done, cancelled, failed, or back to the queue on a stop."""
-        log.info("job %s: running on %s", job.id, device)
+        log.info("job %s: running on %s", job.id, slot)
         self.hub.publish(job.id)
-        config = TransferConfig(**job.config).replace(device=str(device))
+        config = TransferConfig(**job.config)
         folder = self.store.folder(job.id)
         record = {"job": job.id, "content": job.content_name, "styles": [job.style_name]}
         try:
-            result: Result | OptimizationError = transfer(
-                folder / "content.png", folder / "style.png", config, self._reporter(job.id)
+            result: Result | OptimizationError = self.runner.run(
+                slot, folder / "content.png", folder / "style.png", config, self._reporter(job.id)
             )
         except OptimizationError as error:  # cancelled, stopped, or a NaN loss: each keeps its last image
             result = error

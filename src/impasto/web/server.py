@@ -20,10 +20,12 @@ def serve(settings: ServerSettings) -> None:
     app = create_app(settings)
     devices = ", ".join(str(device) for device in app.state.manager.devices)
     largest = largest_planned_side(app.state.memory_budget, (4, 3))
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    link = f"http://{host}:{settings.port}/" + (f"?token={settings.token}" if settings.token else "")
     logging.getLogger("impasto.web").info(
-        "impasto: http://%s:%d (API docs at /docs); jobs in %s; workers: %s; a run may use %.1f GiB "
+        "impasto: %s (API docs at /docs); jobs in %s; workers: %s; a run may use %.1f GiB "
         "(up to about %d px at 4:3)",
-        settings.host, settings.port, settings.data_dir, devices, app.state.memory_budget / 2**30, largest,
+        link, settings.data_dir, devices, app.state.memory_budget / 2**30, largest,
     )
     # SSE streams stay open: do not wait for browsers to close them on shutdown.
     uvicorn.run(app, host=settings.host, port=settings.port, timeout_graceful_shutdown=2, log_level="info")

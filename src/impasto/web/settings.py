@@ -40,7 +40,20 @@ class ServerSettings:
     """Memory a run may take, in MiB; None measures what the device has free at start-up."""
     device: str = "auto"
     """'auto' runs one worker on each CUDA GPU, or one on the CPU (or Apple GPU); or one named device."""
+    token: str | None = None
+    """Required of every request when set (see web/guard.py); `impasto serve` makes one up beyond loopback."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Names the server answers to besides its IP addresses and localhost (against DNS rebinding)."""
+    rate_limit: int = 30
+    """Most new jobs per client address per minute (429 beyond)."""
+    ray: str | None = None
+    """Run jobs as tasks on this Ray cluster ('auto' or HOST:PORT) rather than in local worker threads."""
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens on this machine only."""
+        return self.host in ("localhost", "127.0.0.1", "::1")

@@ -29,6 +29,8 @@ async function api(path, init) {
 }
 
 async function init() {
+  // A link with ?token=... has given this browser the server's cookie: keep the token out of sight and history.
+  if (new URLSearchParams(location.search).has("token")) history.replaceState(null, "", location.pathname);
   state.options = await api("/api/options");
   setIdle(true);
   buildPresets();

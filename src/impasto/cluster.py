@@ -1,0 +1,175 @@
+"""Transfers as Ray tasks (the optional extra impasto[ray]): on a local Ray instance or a cluster.
+
+One task per item. A task asks for one GPU on a cluster that has GPUs, else `threads` CPUs, and
+runs torch with that many threads, so the tasks on a node never ask for more cores than it has.
+The driver decodes each input image once and puts it, and the VGG-19 weights, in Ray's object
+store once; tasks read them from there, so no node needs the driver's files or the weights file.
+A task whose worker dies (killed, out of memory, a lost node) is run again by Ray up to `retries`
+times; a bad input or setting fails at once (a retry cannot help). Results come back to the driver,
+which writes them: the workers need no shared file system.
+
+Nothing else in impasto imports this module or Ray.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+import warnings
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .batch import Item
+from .config import TransferConfig
+from .errors import ImpastoError
+from .images import load_image
+from .pipeline import transfer
+from .vgg import read_weights, use_weights
+
+__all__ = ["Outcome", "Pool", "connect"]
+
+
+def connect(address: str | None) -> Any:
+    """Connect this process to Ray and return the `ray` module: a new local instance with this
+    machine's CPUs and GPUs (None), the instance started on this machine with `ray start` ('auto'),
+    or the cluster whose head is at HOST:PORT.
+
+    A local instance, and a cluster on a loopback address, listen on 127.0.0.1 only: Ray's ports
+    run any code they are sent, so they must not face a network by accident.
+    """
+    if address is None or _is_loopback(address):
+        # Read when ray is imported: use the loopback address as this node's address.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
+    if not ray.is_initialized():
+        options: dict[str, Any] = {"log_to_driver": False, "logging_level": "warning"}
+        if address is None:
+            options.update(include_dashboard=False)
+        try:
+            ray.init(address=address, **options)
+        except ConnectionError as error:
+            raise ImpastoError(f"cannot reach a Ray cluster at {address!r} ({error}): start one with "
+                               f"`ray start --head` or check --address") from None
+    return ray
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]") or address
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one item ended: its image (1, 3, H, W) in [0, 1] and settings with the seed used, or an error."""
+
+    item: Item
+    image: torch.Tensor | None = None
+    config: TransferConfig | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    """How long the task ran (without its time in the queue)."""
+
+
+class Pool:
+    """Runs items as Ray tasks and hands their outcomes back as they finish.
+
+    Args:
+        ray: the connected module (`connect`).
+        threads: CPU threads per task on CPU nodes (the task's `num_cpus`).
+        retries: how often Ray runs a task again whose worker died.
+    """
+
+    def __init__(self, ray: Any, threads: int, retries: int) -> None:
+        self.ray, self.threads, self.retries = ray, threads, retries
+        resources = ray.cluster_resources()
+        self.gpus = int(resources.get("GPU", 0))
+        self.cpus = int(resources.get("CPU", 0))
+        if not self.gpus and self.cpus < threads:
+            raise ImpastoError(f"--threads {threads} is more than the cluster's {self.cpus} CPUs: lower it")
+        self._task = ray.remote(_run_task)
+        self._weights: dict[str | None, Any] = {}
+        self._images: dict[tuple[str, int], Any] = {}
+
+    @property
+    def slots(self) -> int:
+        """How many tasks the cluster runs at once."""
+        return self.gpus or self.cpus // self.threads
+
+    def run(self, items: Sequence[Item]) -> Generator[Outcome, None, None]:
+        """Submit every item and yield each outcome as it comes; items whose inputs cannot be read
+        come out first. On KeyboardInterrupt (or when the caller stops iterating), the tasks not yet
+        finished are cancelled."""
+        pending: dict[Any, Item] = {}
+        try:
+            for item in items:
+                assert item.config is not None, "items with invalid settings are not run"
+                try:
+                    refs = self._inputs(item)
+                except ImpastoError as error:
+                    yield Outcome(item, error=str(error))
+                    continue
+                gpu = self.gpus > 0 and item.config.device in ("auto", "cuda")
+                task = self._task.options(num_cpus=1 if gpu else self.threads, num_gpus=1 if gpu else 0,
+                                          max_retries=self.retries, retry_exceptions=False)
+                pending[task.remote(item.config, self.threads, *refs)] = item
+            while pending:
+                done, _ = self.ray.wait(list(pending), num_returns=1)
+                yield self._outcome(pending.pop(done[0]), done[0])
+        finally:
+            for ref in pending:
+                self.ray.cancel(ref, force=True)
+
+    def _inputs(self, item: Item) -> list[Any]:
+        """Object refs of the weights, the photo and the paintings, each decoded and stored once."""
+        config = item.config
+        assert config is not None
+        if config.weights not in self._weights:
+            state = read_weights(config.weights)
+            self._weights[config.weights] = self.ray.put({name: value.numpy() for name, value in state.items()})
+        content = self._image(item.photo, config.max_pixels, "content")
+        styles = [self._image(style, config.max_pixels, "style") for style in item.styles]
+        return [self._weights[config.weights], content, *styles]  # top-level arguments: Ray resolves refs there
+
+    def _image(self, path: os.PathLike[str], max_pixels: int, role: str) -> Any:
+        key = (os.fspath(path), max_pixels)
+        if key not in self._images:
+            self._images[key] = self.ray.put(load_image(path, max_pixels, role))
+        return self._images[key]
+
+    def _outcome(self, item: Item, ref: Any) -> Outcome:
+        try:
+            image, config, error, seconds = self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as failure:  # a bug: say what it was
+            cause = failure.cause
+            return Outcome(item, error=f"internal error ({type(cause).__name__}: {cause})")
+        except self.ray.exceptions.RayError as failure:  # the worker died more often than `retries` allows
+            return Outcome(item, error=f"the task was lost {self.retries + 1} times ({type(failure).__name__})")
+        return Outcome(item, image, config, error, seconds)
+
+
+def _run_task(config: TransferConfig, threads: int, weights: dict[str, np.ndarray], content: Image.Image,
+              *styles: Image.Image) -> tuple[torch.Tensor | None, TransferConfig | None, str | None, float]:
+    """The task: one transfer on a worker. Returns (image, settings with the seed used, None, seconds),
+    or (None, None, the reason, seconds) for a bad input or setting and a loss that became NaN."""
+    started = time.perf_counter()
+    torch.set_num_threads(threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the store's arrays are read-only; the network copies them
+        use_weights({name: torch.from_numpy(value) for name, value in weights.items()}, config.weights)
+    try:
+        result = transfer(content, list(styles), config)
+    except ImpastoError as error:
+        return None, None, str(error), time.perf_counter() - started
+    return result.image, result.config, None, time.perf_counter() - started

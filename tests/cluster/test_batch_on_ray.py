@@ -1,0 +1,113 @@
+"""`impasto batch` against a real Ray cluster (tests/cluster/conftest.py): failures, a killed
+worker, resume, and a result equal to `impasto transfer`'s."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from impasto.images import EXAMPLES, read_metadata
+
+from .conftest import Cluster, ray_env
+
+TINY = ["--size", "48", "--iterations", "3", "--seed", "0", "--precision", "fp32", "--threads", "1", "-q"]
+
+
+def impasto(*args: str, threads: int | None = None) -> subprocess.Popen[str]:
+    env = ray_env() if threads is None else {**ray_env(), "OMP_NUM_THREADS": str(threads)}
+    return subprocess.Popen([sys.executable, "-m", "impasto", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str]:
+    _, err = process.communicate(timeout=timeout)
+    return process.returncode, err
+
+
+@pytest.fixture(scope="module")
+def album(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two small photos and a corrupt one in photos/, a painting beside them."""
+    folder = tmp_path_factory.mktemp("album")
+    (folder / "photos").mkdir()
+    for name, target in [("tubingen.jpg", "photos/tubingen.jpg"), ("shipwreck.jpg", "photos/ship.jpg"),
+                         ("starry_night.jpg", "starry.jpg")]:
+        image = Image.open(EXAMPLES / name).convert("RGB")
+        image.thumbnail((80, 80))
+        image.save(folder / target)
+    (folder / "photos" / "broken.jpg").write_bytes((folder / "photos" / "ship.jpg").read_bytes()[:300])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def first_run(album: Path, ray_cluster: Cluster) -> tuple[int, str, Path]:
+    out = album / "out"
+    code, err = finish(impasto("batch", str(album / "photos"), "--style", str(album / "starry.jpg"), "-o", str(out),
+                               "--address", ray_cluster.address, *TINY))
+    return code, err, out
+
+
+def test_a_corrupt_photo_fails_alone_with_one_line_and_exit_1(first_run, album) -> None:
+    code, err, out = first_run
+    assert code == 1, err
+    failures = [line for line in err.splitlines() if line.startswith("impasto: failed:")]
+    assert len(failures) == 1, err
+    assert failures[0].startswith(f"impasto: failed: {album}/photos/broken.jpg + {album}/starry.jpg: content image "
+                                  f"'{album}/photos/broken.jpg' is truncated or corrupt (")
+    assert "Traceback" not in err
+    assert sorted(p.name for p in out.glob("*.png")) == ["ship__starry.png", "tubingen__starry.png"]
+    index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert [(entry["output"], entry["status"]) for entry in index] == [
+        ("broken__starry.png", "failed"), ("ship__starry.png", "done"), ("tubingen__starry.png", "done")]
+    meta = read_metadata(out / "tubingen__starry.png")
+    assert meta["seed"] == 0 and meta["settings"]["size"] == 48 and meta["iterations_done"] == 3
+    assert meta["content"] == f"{album}/photos/tubingen.jpg" and meta["styles"] == [f"{album}/starry.jpg"]
+    assert Image.open(out / "contact_sheet.jpg").size[0] > 192
+
+
+def test_a_result_is_pixel_identical_to_impasto_transfer(first_run, album, tmp_path) -> None:
+    _, _, out = first_run
+    single = tmp_path / "single.png"
+    code, err = finish(impasto("transfer", str(album / "photos" / "tubingen.jpg"), str(album / "starry.jpg"),
+                               "-o", str(single), *[a for a in TINY if a not in ("--threads", "1")], threads=1))
+    assert code == 0, err
+    batch = out / "tubingen__starry.png"
+    assert np.array_equal(np.asarray(Image.open(batch)), np.asarray(Image.open(single)))
+    assert read_metadata(batch)["settings"] == read_metadata(single)["settings"]
+
+
+def test_a_rerun_recomputes_and_rewrites_nothing(first_run, album, ray_cluster) -> None:
+    _, _, out = first_run
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*.png")}
+    code, err = finish(impasto("batch", str(album / "photos"), "--style", str(album / "starry.jpg"), "-o", str(out),
+                               "--address", ray_cluster.address, *TINY))
+    assert code == 1, err  # the corrupt photo is still there
+    assert "3 items: 2 done already, 1 to run" in err
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*.png")} == before
+    index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert [entry["status"] for entry in index] == ["failed", "existing", "existing"]
+    assert index[1]["seed"] == 0
+
+
+def test_a_worker_killed_mid_task_is_run_again_and_its_item_completes(album, ray_cluster, tmp_path) -> None:
+    out = tmp_path / "out"
+    batch = impasto("batch", str(album / "photos" / "tubingen.jpg"), "--style", str(album / "starry.jpg"), "-o",
+                    str(out), "--address", ray_cluster.address, "--size", "64", "--iterations", "30",
+                    "--seed", "1", "--threads", "1", "-q")
+    deadline = time.monotonic() + 180
+    while not (running := ray_cluster.task_processes("_run_task")):
+        assert batch.poll() is None and time.monotonic() < deadline, batch.communicate()
+        time.sleep(0.1)
+    os.kill(running[0], signal.SIGKILL)
+    code, err = finish(batch)
+    assert code == 0, err
+    assert read_metadata(out / "tubingen__starry.png")["iterations_done"] == 30
+    assert "1 made, 0 kept or not run, 0 failed" in err

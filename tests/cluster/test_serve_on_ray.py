@@ -1,0 +1,60 @@
+"""`impasto serve --ray ADDRESS` against a real Ray cluster (tests/cluster/conftest.py): a job runs to
+the end with its events and previews, a cancelled one keeps its image, and a killed server's job
+is run again after the restart."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ..web.conftest import Server, image_bytes, upload, wait_for
+from .conftest import Cluster
+
+
+@pytest.fixture
+def server(tmp_path: Path, ray_cluster: Cluster) -> Iterator[Server]:
+    server = Server(tmp_path / "data", "--ray", ray_cluster.address)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def images() -> tuple[bytes, bytes]:
+    return image_bytes("tubingen.jpg"), image_bytes("starry_night.jpg")
+
+
+def test_jobs_run_on_the_cluster_with_progress_and_can_be_cancelled(server, images) -> None:
+    client = server.start(timeout=300)  # Ray and torch import slowly on a busy machine
+    assert client.get("/api/options").json()["devices"] == ["ray 1/2", "ray 2/2"]
+    job = client.post("/api/jobs", **upload(*images, {"size": 48, "iterations": 4, "seed": 3})).json()
+    long = client.post("/api/jobs", **upload(*images, {"size": 48, "iterations": 400})).json()
+    events = client.get(job["events_url"]).text  # the stream ends with the job
+    states = [json.loads(line[6:]) for line in events.splitlines() if line.startswith("data: ")]
+    assert states[-1]["status"] == "done" and states[-1]["step"] == 4
+    result = Image.open(io.BytesIO(client.get(states[-1]["urls"]["result"]).content))
+    assert result.size == (48, 36) and json.loads(result.info["impasto"])["seed"] == 3
+    wait_for(client, long["id"], {"running"}, timeout=120, step=2)
+    assert client.get(f"/api/jobs/{long['id']}/preview").status_code == 200
+    client.post(f"/api/jobs/{long['id']}/cancel")
+    cancelled = wait_for(client, long["id"], {"cancelled"}, timeout=60)
+    assert 2 <= cancelled["step"] < 400 and "result" in cancelled["urls"]
+
+
+def test_a_killed_servers_job_runs_again_on_the_cluster_after_the_restart(server, images) -> None:
+    client = server.start(timeout=300)  # Ray and torch import slowly on a busy machine
+    job = client.post("/api/jobs", **upload(*images, {"size": 48, "iterations": 40, "seed": 5})).json()
+    wait_for(client, job["id"], {"running"}, timeout=120, step=2)
+    server.kill()  # SIGKILL: Ray drops the dead server's tasks
+    client = server.start(timeout=300)  # Ray and torch import slowly on a busy machine
+    done = wait_for(client, job["id"], {"done"}, timeout=240)
+    assert done["step"] == done["total"] == 40 and done["error"] is None
+    meta = json.loads(Image.open(io.BytesIO(client.get(done["urls"]["result"]).content)).info["impasto"])
+    assert meta["iterations_done"] == 40 and meta["seed"] == 5
+    assert "was interrupted by a server stop" in server.log.read_text()

@@ -1,0 +1,85 @@
+"""A server that faces a network: token, Host allowlist, foreign Origins, rate limit (web/guard.py),
+through the real app; and `impasto serve` making up a token beyond loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from impasto.cli.serve import _serve
+from impasto.web.guard import COOKIE
+
+from .conftest import app_client, upload
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    with app_client(tmp_path / "data", token=TOKEN) as client:
+        yield client
+
+
+def test_without_the_token_every_request_is_401(guarded) -> None:
+    for path in ("/", "/api/jobs", "/api/options", "/static/app.js"):
+        response = guarded.get(path)
+        assert response.status_code == 401, path
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert "needs its token" in response.json()["detail"]
+    assert guarded.get("/api/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert guarded.get("/api/jobs", params={"token": "wrong"}).status_code == 401
+
+
+def test_the_token_opens_the_api_as_bearer_or_link_whose_cookie_then_serves_the_page(guarded) -> None:
+    assert guarded.get("/api/jobs", headers={"Authorization": f"Bearer {TOKEN}"}).json() == {"jobs": []}
+    assert COOKIE not in guarded.cookies
+    page = guarded.get("/", params={"token": TOKEN})
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}={TOKEN};") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert guarded.get("/api/options").status_code == 200, "the cookie is enough from now on"
+
+
+def test_only_ip_addresses_localhost_and_allowed_names_are_answered(tmp_path) -> None:
+    with app_client(tmp_path / "data", allowed_hosts=("studio.example",)) as client:
+        for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "192.168.1.20", "studio.example:8000"):
+            assert client.get("/api/options", headers={"Host": host}).status_code == 200, host
+        refused = client.get("/api/jobs", headers={"Host": "attacker.example:8000"})
+        assert refused.status_code == 403
+        assert refused.json()["detail"] == ("this server does not answer to the name 'attacker.example': open it by "
+                                            "its IP address or localhost, or start it with --allowed-host "
+                                            "attacker.example")
+
+
+def test_a_foreign_origin_may_not_change_anything(client, photo, painting) -> None:
+    foreign = {"Origin": "http://attacker.example"}
+    refused = client.post("/api/jobs", headers=foreign, **upload(photo, painting))
+    assert refused.status_code == 403 and "another site" in refused.json()["detail"]
+    assert client.get("/api/jobs").json() == {"jobs": []}, "nothing was created"
+    job = client.post("/api/jobs", headers={"Origin": "http://localhost"}, **upload(photo, painting)).json()
+    assert client.get(f"/api/jobs/{job['id']}", headers=foreign).status_code == 200, "reading is not changing"
+    assert client.delete(f"/api/jobs/{job['id']}", headers=foreign).status_code == 403
+    assert client.post(f"/api/jobs/{job['id']}/cancel", headers={"Origin": "null"}).status_code == 403
+    assert client.get(f"/api/jobs/{job['id']}").json()["status"] in ("queued", "running", "done")
+
+
+def test_job_creation_is_rate_limited_per_client(tmp_path, photo, painting) -> None:
+    with app_client(tmp_path / "data", rate_limit=2) as client:
+        for _ in range(2):
+            assert client.post("/api/jobs", **upload(photo, painting)).status_code == 201
+        refused = client.post("/api/jobs", **upload(photo, painting))
+        assert refused.status_code == 429
+        assert refused.json()["detail"].startswith("at most 2 new jobs a minute from one address: try again in ")
+        assert 0 < int(refused.headers["retry-after"]) <= 60
+        assert client.get("/api/jobs").status_code == 200, "reading is not limited"
+
+
+def test_serve_beyond_loopback_makes_up_a_token(tmp_path, monkeypatch) -> None:
+    started = {}
+    monkeypatch.setattr("impasto.web.server.serve", lambda settings: started.setdefault("settings", settings))
+    from impasto.cli import build_parser
+
+    _serve(build_parser().parse_args(["serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)]))
+    token = started.pop("settings").token
+    assert token is not None and len(token) >= 32
+    _serve(build_parser().parse_args(["serve", "--data-dir", str(tmp_path)]))
+    assert started["settings"].token is None, "on loopback, as before: no token unless given"
