@@ -42,8 +42,10 @@ def test_with_seed_draws_once() -> None:
 
 
 def test_nothing_to_optimise_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="nothing to optimise"):
-        TransferConfig(content_weight=0, style_weight=0)
+    with pytest.raises(ConfigError, match="nothing to do"):
+        TransferConfig(content_weight=0, style_weight=0, palette_weight=0)
+    with pytest.raises(ConfigError, match="all 0 at this strength"):
+        TransferConfig(content_weight=0, strength=0)
 
 
 def test_public_api() -> None:

@@ -91,7 +91,7 @@ class TransferConfig:
     content term): the style and palette terms are weighed by 2 S and the content term by 2 (1 - S),
     so 0.5 leaves the weights as they are and each step multiplies beta / alpha by S / (1 - S)."""
     content_weight: float = 1.0
-    style_weight: float = 3.0  # chosen on benchmarks/tuning.py's grid: 10 over-painted strong styles
+    style_weight: float = 3.5  # chosen on benchmarks/tuning.py's grid: 10 over-painted strong styles
     tv_weight: float = 0.0
     """Total-variation smoothing (under 'relative', of the mean squared neighbour difference)."""
     palette_weight: float = 1.0
