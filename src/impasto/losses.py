@@ -118,15 +118,16 @@ def color_quantiles(
 
     Args:
         images: (1, 3, h, w) RGB in [0, 1], any sizes.
-        shares: one non-negative weight per image, summing to 1.
+        shares: one non-negative weight per image, summing to 1 (images of weight 0 take no part).
         directions: (3, K) unit vectors.
         count: the number of levels, (i + 1/2) / count for i < count: an image's pixel count.
     Returns:
         (count, K): for each direction, the mixture's projected colours at those levels.
     """
-    projected = torch.cat([image.reshape(3, -1).T.float() @ directions for image in images])  # (T, K)
+    used = [(image, share) for image, share in zip(images, shares, strict=True) if share > 0]
+    projected = torch.cat([image.reshape(3, -1).T.float() @ directions for image, _ in used])  # (T, K)
     weights = torch.cat([torch.full((image[0, 0].numel(),), share / image[0, 0].numel(), device=projected.device)
-                         for image, share in zip(images, shares, strict=True)])  # (T,)
+                         for image, share in used])  # (T,)
     values, order = projected.sort(dim=0)
     cumulative = weights[order].cumsum(0) - weights[order] / 2  # (T, K): each sample's mid-level
     levels = (torch.arange(count, device=projected.device, dtype=projected.dtype) + 0.5) / count
