@@ -25,8 +25,12 @@ SHORT = TransferConfig(size=96, levels=2, iterations=4, seed=0, precision="fp32"
 
 def test_a_short_transfer_in_blocks_gives_the_untiled_image(content_path, style_path) -> None:
     events: list[impasto.Progress] = []
-    whole = transfer(content_path, style_path, SHORT).image
-    tiled = transfer(content_path, style_path, SHORT.replace(tile_size=32), events.append).image
+    # Without the palette: its loss matches sorted colours, so its gradient jumps where two pixels
+    # swap places, and a rounding difference can send L-BFGS elsewhere (test_tiled checks the tiled
+    # palette's loss and gradient; they equal the untiled ones).
+    config = SHORT.replace(palette_weight=0.0)
+    whole = transfer(content_path, style_path, config).image
+    tiled = transfer(content_path, style_path, config.replace(tile_size=32), events.append).image
     # L-BFGS multiplies rounding differences by about 30 a step (so does a run of the untiled
     # objective perturbed by 1e-7): a few steps keep them far under one 8-bit level.
     assert (whole - tiled).abs().max() < 0.5 / 255
