@@ -25,11 +25,11 @@ def test_output_keeps_the_frame_count_rate_and_size(runs: dict[str, Run]) -> Non
     assert [pts for _, pts in read_frames(runs["pan"].output)] == [pts for _, pts in read_frames(runs["pan"].clip)]
 
 
-def test_the_still_clip_stops_changing_with_a_strong_temporal_weight(still_run: Run) -> None:
+def test_the_still_clip_stops_changing(still_run: Run) -> None:
     paths = sorted((still_run.work / "pass1").iterdir())
     frames = [np.asarray(Image.open(path), dtype=np.float32) for path in paths]
     changes = [np.abs(b - a).mean() for a, b in zip(frames, frames[1:], strict=False)]  # in 8-bit levels
-    # Measured: 0.18, 0.07, 0.04, 0.03, 0.025, 0.02, 0.02 levels: no flicker, no drift.
+    # Measured: 0.13, 0.03, 0.02, 0.01, 0.01, 0.00, 0.00 levels: no flicker, no drift.
     assert changes[-1] < 0.25 * changes[0] and changes[-1] < 0.1, changes
 
 
