@@ -19,9 +19,19 @@ pixel are the 100 history pairs, 4,600 are the activations. A GPU keeps the same
 same model is used there (not measured on a GPU).
 
 **The plan.** A level too large for the budget is computed in blocks (`tiled.py`): its peak is then
-the image-sized tensors (the image, its gradient, L-BFGS's vectors and history, the content
-target, the inputs at that size: `IMAGE_BYTES` a pixel plus `HISTORY_BYTES` a history pair) plus one
-block's crop's activations (`ACTIVATION_BYTES` a crop pixel). `plan_run` picks, level by level, the
+`TILED_FIXED_BYTES`, the image-sized tensors (the image, its gradient, L-BFGS's vectors and history,
+the content target, the inputs at that size: `IMAGE_BYTES` a pixel plus `HISTORY_BYTES` a history
+pair) and one block's crop's activations (`CROP_BYTES` a crop pixel). Measured with
+`benchmarks/tiled_memory.py` on the CPU (bf16, history 2, 2026-11-28, idle):
+
+    output      block   crop (largest)   peak above the loaded weights   this model
+    1024x768    256     416x416          710 MiB                         749 MiB
+    2048x1536   256     416x416          1185 MiB                        1262 MiB
+    2048x1536   512     672x672          1554 MiB                        1660 MiB
+
+which three solve exactly as 322 MiB + 163 bytes an image pixel (with two history pairs, 211) +
+1,389 bytes a crop pixel; the constants round each up (fp32 crops were not measured: the whole
+run's activation figure stands for them). `plan_run` picks, level by level, the
 untiled run where it fits, else the largest blocks that fit with the longest history (L-BFGS's
 history is shortened before the blocks go under `PREFERRED_BLOCK`), and refuses a size that does
 not fit even in `MIN_BLOCK` px blocks with `MIN_HISTORY` pairs, naming the largest that does.
@@ -44,6 +54,7 @@ from .tiled import ALIGN, edges, halo
 
 __all__ = [
     "ACTIVATION_BYTES",
+    "CROP_BYTES",
     "FIXED_BYTES",
     "HISTORY_BYTES",
     "IMAGE_BYTES",
@@ -51,6 +62,7 @@ __all__ = [
     "MIN_HISTORY",
     "PREFERRED_BLOCK",
     "SECONDS_PER_PIXEL",
+    "TILED_FIXED_BYTES",
     "LevelPlan",
     "Plan",
     "available_bytes",
@@ -71,9 +83,15 @@ ACTIVATION_BYTES = 4_600
 """Memory a run takes per output pixel for the activations of the backward pass."""
 HISTORY_BYTES = 24
 """Memory per output pixel of one L-BFGS history pair (two float32 RGB images), or of Adam's two moments."""
-IMAGE_BYTES = 200
+TILED_FIXED_BYTES = 330 * 2**20
+"""Memory a tiled level takes whatever its size (measured: 322 MiB)."""
+IMAGE_BYTES = 180
 """Memory a tiled level takes per pixel besides the history: the image and its gradient, L-BFGS's
-search direction and gradients, the last good image, the content target, the inputs at this size."""
+search direction and gradients, the last good image, the content target, the inputs at this size
+(measured: 163)."""
+CROP_BYTES = {"bf16": 1_500, "fp32": ACTIVATION_BYTES}
+"""Memory a tiled level takes per pixel of its largest crop, for the activations of pass 2
+(measured in bf16: 1,389)."""
 MIN_BLOCK = 64
 """px: the smallest blocks a plan uses (a crop is then mostly halo)."""
 PREFERRED_BLOCK = 256
@@ -212,8 +230,8 @@ def plan_level(
 
     def tiled(history: int, side: int) -> LevelPlan:
         rows, columns = _crops(height, side, margin), _crops(width, side, margin)
-        peak = FIXED_BYTES + (IMAGE_BYTES + HISTORY_BYTES * history) * pixels + ACTIVATION_BYTES * max(rows) * max(
-            columns)
+        crop = CROP_BYTES["fp32" if config.precision == "fp32" else "bf16"] * max(rows) * max(columns)
+        peak = TILED_FIXED_BYTES + (IMAGE_BYTES + HISTORY_BYTES * history) * pixels + crop
         # Pass 1 is a forward (half an iteration), pass 2 a forward and a backward, over the crops.
         seconds = 1.5 * rate * sum(rows) * sum(columns) * iterations
         return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history, peak, seconds)
