@@ -64,16 +64,17 @@ def flow_and_mask(
     return flow, consistency(flow, optical_flow(second, first, method))
 
 
-def warp(image: torch.Tensor, flow: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """`image` (N, C, H, W) of frame b, seen from frame a: sampled bilinearly at x + flow(x), with
-    `flow` (H, W, 2) from a to b. Samples outside the frame take the nearest border pixel."""
+def warp(image: torch.Tensor, flow: np.ndarray | torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """`image` (N, C, H, W) of frame b, seen from frame a: sampled at x + flow(x) ('bilinear' or
+    'bicubic'), with `flow` (H, W, 2) from a to b. Samples outside the frame take the nearest border
+    pixel."""
     flow = torch.as_tensor(flow, dtype=torch.float32, device=image.device)
     height, width = flow.shape[:2]
     ys, xs = torch.meshgrid(torch.arange(height, device=image.device, dtype=torch.float32),
                             torch.arange(width, device=image.device, dtype=torch.float32), indexing="ij")
     grid = torch.stack([(xs + flow[..., 0]) / max(width - 1, 1), (ys + flow[..., 1]) / max(height - 1, 1)], -1)
     grid = (grid * 2 - 1).unsqueeze(0).expand(image.shape[0], -1, -1, -1)  # (N, H, W, 2) in [-1, 1]
-    return F.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(image, grid.to(image.dtype), mode=mode, padding_mode="border", align_corners=True)
 
 
 def _gray(frame: Image.Image | np.ndarray) -> np.ndarray:

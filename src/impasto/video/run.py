@@ -232,7 +232,10 @@ class _Run:
         for neighbour in neighbours:
             flow, mask = self._flow(index, neighbour)
             earlier = self._image(self._frame_path(pass_, neighbour))
-            targets.append(TemporalTarget(warp(earlier, flow), torch.from_numpy(mask)[None, None]))
+            # Bicubic: each frame starts from a warp of the one before, and a bilinear sub-pixel warp
+            # blurs the strokes a little more every frame (measured in RESULTS.md).
+            warped = warp(earlier, flow, "bicubic").clamp(0, 1)
+            targets.append(TemporalTarget(warped, torch.from_numpy(mask)[None, None]))
         nearest = targets[0]
         if pass_ == 1:  # disoccluded pixels start from the content frame
             start = nearest.weight * nearest.image + (1 - nearest.weight) * content
