@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import TransferConfig
+from .device import compute_dtype, resolve_device
 from .errors import ConfigError
 from .images import longest_side
 from .tiled import ALIGN, edges, halo
@@ -221,7 +222,9 @@ def plan_level(
     side wherever the level is larger."""
     pixels, longest = width * height, max(width, height)
     full = min(config.history_size, max(iterations, 1)) if config.optimizer == "lbfgs" else 1
-    rate = SECONDS_PER_PIXEL["fp32" if config.precision == "fp32" else "bf16"]
+    # The arithmetic the run will have: 'auto' is fp32 on hardware without native bf16.
+    precision = "bf16" if compute_dtype(config.precision, resolve_device(config.device)) == torch.bfloat16 else "fp32"
+    rate = SECONDS_PER_PIXEL[precision]
     margin = halo([*config.content_layers, *config.style_layers])
 
     def whole(history: int) -> LevelPlan:
@@ -230,7 +233,7 @@ def plan_level(
 
     def tiled(history: int, side: int) -> LevelPlan:
         rows, columns = _crops(height, side, margin), _crops(width, side, margin)
-        crop = CROP_BYTES["fp32" if config.precision == "fp32" else "bf16"] * max(rows) * max(columns)
+        crop = CROP_BYTES[precision] * max(rows) * max(columns)
         peak = TILED_FIXED_BYTES + (IMAGE_BYTES + HISTORY_BYTES * history) * pixels + crop
         # Pass 1 is a forward (half an iteration), pass 2 a forward and a backward, over the crops.
         seconds = 1.5 * rate * sum(rows) * sum(columns) * iterations
