@@ -16,7 +16,7 @@ from .config import TransferConfig
 from .errors import Interrupted, NonFiniteLoss, OutOfMemory
 from .objective import LossTerms, Objective
 
-__all__ = ["PATIENCE", "Progress", "ProgressCallback", "optimize"]
+__all__ = ["LBFGS", "PATIENCE", "Progress", "ProgressCallback", "optimize"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ def optimize(
     callback: ProgressCallback | None = None,
 ) -> torch.Tensor:
     """Minimise `objective` over the pixels, starting from `init` (1, 3, H, W), with the optimiser
-    settings of `config` (optimizer, lr, history_size, average_iterates, early_stop).
+    settings of `config` (optimizer, lr, history_size, average_iterates, early_stop). `init` is
+    optimised in place (a print-size image is not copied): pass a tensor you do not need again.
 
     Pixels are optimised unconstrained and clamped to [0, 1] only in the returned image and in
     progress events (clamping inside would corrupt L-BFGS's curvature estimates).
@@ -81,18 +82,14 @@ def optimize(
         NonFiniteLoss: the loss became NaN or infinite; carries the last image with a finite loss.
         Interrupted: Ctrl-C, or the callback returned True; carries the current image.
     """
-    image = init.detach().clone().requires_grad_(True)
-    del init  # a large image is not kept twice
+    image = init.detach().requires_grad_(True)  # optimised in place: no second image-sized copy
+    opt: LBFGS | torch.optim.Adam
     if config.optimizer == "lbfgs":
-        # One L-BFGS iteration per step() call keeps its history and lets us report every step.
-        opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [image], lr=config.lr, max_iter=1, history_size=config.history_size, tolerance_grad=-1,
-            tolerance_change=-1,
-        )
+        opt = LBFGS(image, lr=config.lr, history_size=config.history_size)
     else:
         opt = torch.optim.Adam([image], lr=config.lr)
     average = _IterateAverage(image) if config.average_iterates and config.optimizer == "adam" else None
-    last_good = (image.detach().clamp(0, 1), 0)  # (image, iterations that made it)
+    last_good = (_compact(image), 0)  # (image, iterations that made it)
     done = 0  # iterations finished; closure() evaluates the image they produced
     terms: LossTerms | None = None
     value = math.inf
@@ -101,18 +98,18 @@ def optimize(
 
     def closure() -> float:
         nonlocal terms, last_good, scale, value
-        opt.zero_grad(set_to_none=True)
+        image.grad = None
         terms = objective.evaluate(image)
         value = terms.total.item()
         if not math.isfinite(value):
             raise NonFiniteLoss(
                 f"the loss became {value} at iteration {done + 1}: lower the weights or the learning rate",
-                *last_good,
+                *_expand(last_good),
             )
-        last_good = (image.detach().clamp(0, 1), done)
+        last_good = (_compact(image), done)
         assert image.grad is not None
         if scale is None:
-            # The paper's loss is of order 1e13 at the start. torch's L-BFGS makes its first step
+            # The paper's loss is of order 1e13 at the start. L-BFGS makes its first step
             # lr / |g|_1, a move lost in float32 rounding, and its curvature estimate is then noise.
             # Scaling the objective so that step moves pixels by about 1% fixes that; L-BFGS's
             # later steps are invariant to the scale.
@@ -139,17 +136,96 @@ def optimize(
                 break
     except KeyboardInterrupt:
         current = (image if average is None else average.image).detach().clamp(0, 1)
-        image_done = (current, done) if torch.isfinite(current).all() else last_good
+        image_done = (current, done) if torch.isfinite(current).all() else _expand(last_good)
         raise Interrupted(f"interrupted after {image_done[1]} iterations", *image_done) from None
     except (MemoryError, torch.OutOfMemoryError):
-        opt.state.clear()  # free L-BFGS's history before the image is copied
+        if isinstance(opt, LBFGS):  # free the history before the image is copied
+            opt.forget()
+        else:
+            opt.state.clear()
         current = (image if average is None else average.image).detach().clamp(0, 1)
-        image_done = (current, done) if torch.isfinite(current).all() else last_good
+        image_done = (current, done) if torch.isfinite(current).all() else _expand(last_good)
         raise OutOfMemory(f"out of memory after {image_done[1]} iterations", *image_done) from None
     result = (image if average is None else average.image).detach().clamp(0, 1)
     if not torch.isfinite(result).all():
-        raise NonFiniteLoss("the image became NaN: lower the weights or the learning rate", *last_good)
+        raise NonFiniteLoss("the image became NaN: lower the weights or the learning rate", *_expand(last_good))
     return result
+
+
+def _compact(image: torch.Tensor) -> torch.Tensor:
+    """A half-size copy of `image` clamped to [0, 1] (2**-11 from the float32 one): the last good
+    image is kept for a failure, and a print-size image's float32 copy would cost 12 bytes a pixel."""
+    return image.detach().to(torch.float16).clamp_(0, 1)
+
+
+def _expand(last_good: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, int]:
+    return last_good[0].float(), last_good[1]
+
+
+class LBFGS:
+    """L-BFGS with one gradient per step and no line search: torch.optim.LBFGS's iteration
+    (`max_iter=1`, its first step `lr / |g|_1`, later ones `lr`, pairs with y.s <= 1e-10 skipped),
+    holding fewer image-sized vectors, so a print-size image fits in less memory.
+
+    torch's keeps, besides the image and its gradient, a flat copy of the gradient, the previous
+    one, the direction, and during the update two more (q and r), plus the history pairs: 5 vectors.
+    This keeps 2 (the previous gradient and the direction), and turns them into the new history pair
+    in place (y = g - g_prev, s = t d), reusing the buffers of a pair that leaves the history.
+    """
+
+    def __init__(self, image: torch.Tensor, lr: float = 1.0, history_size: int = 100) -> None:
+        self.image, self.lr, self.history_size = image, lr, history_size
+        self.pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # (s, y, 1 / y.s), oldest first
+        self.direction: torch.Tensor | None = None
+        self.previous: torch.Tensor | None = None  # the last step's gradient
+        self.step_size = 0.0
+        self.scale = 1.0  # of the initial inverse Hessian, y.s / y.y of the latest pair
+
+    def forget(self) -> None:
+        """Drop the history and the vectors (to free their memory)."""
+        self.pairs, self.direction, self.previous = [], None, None
+
+    def step(self, closure: Callable[[], float]) -> None:
+        """Evaluate the loss and gradient with `closure` and move the image one step."""
+        closure()
+        assert self.image.grad is not None
+        gradient = self.image.grad.detach().flatten()
+        spare: list[torch.Tensor] = []  # image-sized buffers free for reuse
+        if self.direction is None or self.previous is None:
+            self.direction = gradient.neg()
+            self.previous = gradient.clone()
+            self.step_size = min(1.0, 1.0 / gradient.abs().sum().item()) * self.lr
+        else:
+            y = self.previous.neg_().add_(gradient)
+            s = self.direction.mul_(self.step_size)
+            ys = y.dot(s).item()
+            if ys > 1e-10:
+                if len(self.pairs) == self.history_size:
+                    spare.extend(self.pairs.pop(0)[:2])
+                self.pairs.append((s, y, 1.0 / ys))
+                self.scale = ys / y.dot(y).item()
+            else:
+                spare.extend((s, y))
+            self.direction = self._direction(gradient, spare)
+            self.previous = spare.pop().copy_(gradient) if spare else gradient.clone()
+            self.step_size = self.lr
+        if gradient.dot(self.direction).item() <= 1:  # torch's test (tolerance_change -1): skip an uphill step
+            with torch.no_grad():
+                self.image.add_(self.direction.view_as(self.image), alpha=self.step_size)
+
+    def _direction(self, gradient: torch.Tensor, spare: list[torch.Tensor]) -> torch.Tensor:
+        """The two-loop recursion: -H g, with H the inverse Hessian the history pairs estimate."""
+        q = spare.pop().copy_(gradient).neg_() if spare else gradient.neg()
+        alphas = []
+        for s, y, rho in reversed(self.pairs):
+            alpha = s.dot(q).item() * rho
+            q.add_(y, alpha=-alpha)
+            alphas.append(alpha)
+        q.mul_(self.scale)
+        for (s, y, rho), alpha in zip(self.pairs, reversed(alphas), strict=True):
+            beta = y.dot(q).item() * rho
+            q.add_(s, alpha=alpha - beta)
+        return q
 
 
 class _IterateAverage:

@@ -233,6 +233,11 @@ class _Level:
     finish: Callable[[torch.Tensor], torch.Tensor] = lambda image: image
     """Post-processes every image that leaves (progress previews, the result, the last good image)."""
 
+    def targets_taken(self) -> _Level:
+        """This level without its images, once the objective holds their targets: a print-size level's
+        content and style images would take 24 bytes a pixel during the optimisation."""
+        return dataclasses.replace(self, content=None, styles=[])
+
 
 def _optimise(
     config: TransferConfig,
@@ -267,6 +272,7 @@ def _optimise(
                 callback, config, plan, index, steps_before + done, elapsed_before, current.finish)
             try:
                 objective = _objective(vgg, current, config, planned, relay, terms)
+                current = current.targets_taken()
                 image = optimize(objective, image, iterations - done, config.replace(history_size=planned.history),
                                  relay)
                 break
@@ -276,7 +282,7 @@ def _optimise(
                     error.image = None if error.image is None else current.finish(error.image).cpu()
                     error.step += steps_before + done
                     raise
-                image, done, planned = error.image, done + error.step, smaller
+                image, done, planned, current = error.image, done + error.step, smaller, level(side)
             except OptimizationError as error:
                 error.image = None if error.image is None else current.finish(error.image).cpu()
                 error.step += steps_before + done
