@@ -73,8 +73,9 @@ def test_a_size_that_cannot_fit_is_refused_naming_the_largest_that_fits() -> Non
     largest = largest_planned_side(2 * GiB, (4, 3))
     assert f"the largest --size that fits is {largest}" in str(refusal.value)
     assert "\n" not in str(refusal.value)
-    assert plan_level(*longest_side((4, 3), largest), 1, 2 * GiB) is not None
-    assert plan_level(*longest_side((4, 3), largest + 1), 1, 2 * GiB) is None
+    # With the shortest history a plan uses (a level of n iterations keeps n - 1 pairs).
+    assert plan_level(*longest_side((4, 3), largest), MIN_HISTORY + 1, 2 * GiB) is not None
+    assert plan_level(*longest_side((4, 3), largest + 1), MIN_HISTORY + 1, 2 * GiB) is None
 
 
 def test_tiling_fits_far_larger_images_than_the_whole_run() -> None:

@@ -16,25 +16,28 @@ the run, in a fresh process with the weights loaded:
 Least squares gives 80 MiB + 6,975 bytes a pixel (fp32) and 114 MiB + 5,961 (bf16); the model
 takes the larger of each, so it is an upper bound for both within about 10%: 2,400 of the bytes a
 pixel are the 100 history pairs, 4,600 are the activations. A GPU keeps the same tensors, so the
-same model is used there (not measured on a GPU).
+same model is used there (not measured on a GPU). Those runs used torch's L-BFGS, which keeps three
+image-sized vectors more than impasto's (`optimize.LBFGS`), and a float32 last good image: an upper
+bound still, by about 50 bytes a pixel.
 
 **The plan.** A level too large for the budget is computed in blocks (`tiled.py`): its peak is then
 `TILED_FIXED_BYTES`, the image-sized tensors (the image, its gradient, L-BFGS's vectors and history,
-the content target, the inputs at that size: `IMAGE_BYTES` a pixel plus `HISTORY_BYTES` a history
-pair) and one block's crop's activations (`CROP_BYTES` a crop pixel). Measured with
-`benchmarks/tiled_memory.py` on the CPU (bf16, history 2, 2026-11-28, idle):
+the progress and last good images, the conv4_2 target: `IMAGE_BYTES` a pixel plus `HISTORY_BYTES` a
+history pair) and one block's crop's activations (`CROP_BYTES` a crop pixel). Measured with
+`benchmarks/tiled_memory.py` on the CPU (bf16, 2026-11-28, idle):
 
-    output      block   crop (largest)   peak above the loaded weights   this model
-    1024x768    256     416x416          710 MiB                         749 MiB
-    2048x1536   256     416x416          1185 MiB                        1262 MiB
-    2048x1536   512     672x672          1554 MiB                        1660 MiB
+    output      block   crop (largest)   history   peak above the loaded weights   this model
+    1024x768    256     416x416          2         612 MiB                         646 MiB
+    2048x1536   256     416x416          2         874 MiB                         934 MiB
+    2048x1536   512     672x672          2         1397 MiB                        1465 MiB
+    2048x1536   512     672x672          4         1560 MiB                        1609 MiB
 
-which three solve exactly as 322 MiB + 163 bytes an image pixel (with two history pairs, 211) +
-1,389 bytes a crop pixel; the constants round each up (fp32 crops were not measured: the whole
-run's activation figure stands for them). `plan_run` picks, level by level, the
-untiled run where it fits, else the largest blocks that fit with the longest history (L-BFGS's
-history is shortened before the blocks go under `PREFERRED_BLOCK`), and refuses a size that does
-not fit even in `MIN_BLOCK` px blocks with `MIN_HISTORY` pairs, naming the largest that does.
+which solve as 200 MiB + 62-68 bytes an image pixel + 27 bytes a history pair + 1,969 bytes a crop
+pixel; the constants round each up (fp32 crops were not measured: the whole run's activation figure
+stands for them). `plan_run` picks, level by level, the untiled run where it fits, else the
+largest blocks that fit with the longest history (L-BFGS's history is shortened before the blocks
+go under `PREFERRED_BLOCK`), and refuses a size that does not fit even in `MIN_BLOCK` px blocks with
+`MIN_HISTORY` pairs, naming the largest that does.
 Its times are those of this 2-core CPU (`SECONDS_PER_PIXEL`, one iteration of an untiled pixel).
 """
 
@@ -84,20 +87,20 @@ ACTIVATION_BYTES = 4_600
 """Memory a run takes per output pixel for the activations of the backward pass."""
 HISTORY_BYTES = 24
 """Memory per output pixel of one L-BFGS history pair (two float32 RGB images), or of Adam's two moments."""
-TILED_FIXED_BYTES = 330 * 2**20
-"""Memory a tiled level takes whatever its size (measured: 322 MiB)."""
-IMAGE_BYTES = 180
+TILED_FIXED_BYTES = 220 * 2**20
+"""Memory a tiled level takes whatever its size (measured: 200 MiB)."""
+IMAGE_BYTES = 80
 """Memory a tiled level takes per pixel besides the history: the image and its gradient, L-BFGS's
-search direction and gradients, the last good image, the content target, the inputs at this size
-(measured: 163)."""
-CROP_BYTES = {"bf16": 1_500, "fp32": ACTIVATION_BYTES}
+search direction and last gradient, the progress image, the last good image (float16), the
+conv4_2 target (measured: 62-68)."""
+CROP_BYTES = {"bf16": 2_000, "fp32": ACTIVATION_BYTES}
 """Memory a tiled level takes per pixel of its largest crop, for the activations of pass 2
-(measured in bf16: 1,389)."""
+(measured in bf16: 1,969)."""
 MIN_BLOCK = 64
 """px: the smallest blocks a plan uses (a crop is then mostly halo)."""
 PREFERRED_BLOCK = 256
 """px: L-BFGS's history is shortened (down to `MIN_HISTORY`) before blocks get smaller than this."""
-MIN_HISTORY = 3
+MIN_HISTORY = 2
 """The shortest L-BFGS history a plan uses."""
 SECONDS_PER_PIXEL = {"bf16": 1.9e-6, "fp32": 3.4e-6}
 """One untiled iteration's time per pixel on this machine's 2 CPU cores (512x384: 0.38 s in bf16)."""
@@ -221,7 +224,8 @@ def plan_level(
     `PREFERRED_BLOCK` px (`MIN_BLOCK` with the shortest history). With `block`: in blocks of that
     side wherever the level is larger."""
     pixels, longest = width * height, max(width, height)
-    full = min(config.history_size, max(iterations, 1)) if config.optimizer == "lbfgs" else 1
+    # L-BFGS stores a pair from its second iteration on: a level of n iterations holds n - 1 at most.
+    full = min(config.history_size, max(iterations - 1, 1)) if config.optimizer == "lbfgs" else 1
     # The arithmetic the run will have: 'auto' is fp32 on hardware without native bf16.
     precision = "bf16" if compute_dtype(config.precision, resolve_device(config.device)) == torch.bfloat16 else "fp32"
     rate = SECONDS_PER_PIXEL[precision]
@@ -300,15 +304,17 @@ def _crops(length: int, size: int, margin: int) -> list[int]:
 
 def largest_planned_side(budget: int, aspect: tuple[int, int], config: TransferConfig = _DEFAULTS) -> int:
     """The largest `size` (longest side, px) whose finest level `plan_level` fits in `budget`, in
-    blocks where needed, for an image of `aspect` (width, height); 0 if none."""
+    blocks where needed, with an L-BFGS history of at least `MIN_HISTORY` pairs, for an image of
+    `aspect` (width, height); 0 if none."""
+    iterations = max(config.iterations, MIN_HISTORY + 1)
     low, high = 0, 1
-    while plan_level(*longest_side(aspect, high), 1, budget, config, config.tile_size) is not None:
+    while plan_level(*longest_side(aspect, high), iterations, budget, config, config.tile_size) is not None:
         low, high = high, high * 2
         if high > 2**20:
             return low
     while high - low > 1:
         middle = (low + high) // 2
-        if plan_level(*longest_side(aspect, middle), 1, budget, config, config.tile_size) is not None:
+        if plan_level(*longest_side(aspect, middle), iterations, budget, config, config.tile_size) is not None:
             low = middle
         else:
             high = middle
