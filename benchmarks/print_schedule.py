@@ -1,9 +1,9 @@
 """How many steps does a level above 512 px need once the coarser levels have laid out the picture?
 
 For each size S: the default run at S/2 (coarse to fine), upsampled, is the start of one level at
-S run for `--steps` L-BFGS steps; its content + style loss after each step is printed relative to
-the last. The automatic schedule gives levels above 512 px their steps from this
-(`TransferConfig.stages`).
+S run for `--steps` L-BFGS steps; its content + style loss after each step (that of the image the
+step started from) is printed relative to the last. The automatic schedule's steps above 512 px
+(`TransferConfig.stages`) were decided from this: benchmarks/RESULTS.md, "Print size".
 
     python benchmarks/print_schedule.py --sizes 1024 2048 --steps 40
 """

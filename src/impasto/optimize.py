@@ -109,10 +109,9 @@ def optimize(
         last_good = (_compact(image), done)
         assert image.grad is not None
         if scale is None:
-            # The paper's loss is of order 1e13 at the start. L-BFGS makes its first step
-            # lr / |g|_1, a move lost in float32 rounding, and its curvature estimate is then noise.
-            # Scaling the objective so that step moves pixels by about 1% fixes that; L-BFGS's
-            # later steps are invariant to the scale.
+            # The paper's loss is of order 1e13 at the start. Scaled so that its gradient's mean
+            # magnitude is 0.01, L-BFGS's first step (lr x the gradient) moves each value by about
+            # 1% of its range; its later steps are invariant to the scale.
             scale = 0.01 * image.numel() / max(image.grad.abs().sum().item(), 1e-30)
         image.grad.mul_(scale)
         return value * scale
@@ -164,8 +163,12 @@ def _expand(last_good: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, int]:
 
 class LBFGS:
     """L-BFGS with one gradient per step and no line search: torch.optim.LBFGS's iteration
-    (`max_iter=1`, its first step `lr / |g|_1`, later ones `lr`, pairs with y.s <= 1e-10 skipped),
+    (`max_iter=1`: steps of `lr` along the two-loop direction, pairs with y.s <= 1e-10 skipped),
     holding fewer image-sized vectors, so a print-size image fits in less memory.
+
+    The first step (and the first after `forget`) is `lr` times the gradient, where torch's is
+    `lr / |g|_1` times it: on n values a move of 1/n each, lost in float32 rounding at print size,
+    which wasted the first step of every level and gave a curvature pair of rounding noise.
 
     torch's keeps, besides the image and its gradient, a flat copy of the gradient, the previous
     one, the direction, and during the update two more (q and r), plus the history pairs: 5 vectors.
@@ -194,7 +197,7 @@ class LBFGS:
         if self.direction is None or self.previous is None:
             self.direction = gradient.neg()
             self.previous = gradient.clone()
-            self.step_size = min(1.0, 1.0 / gradient.abs().sum().item()) * self.lr
+            self.step_size = self.lr
         else:
             y = self.previous.neg_().add_(gradient)
             s = self.direction.mul_(self.step_size)
