@@ -43,6 +43,14 @@ def test_style_layer_loss_uses_the_papers_normalisation() -> None:
     assert style_layer_loss(gram, target, positions=3).item() == pytest.approx(expected)
 
 
+def test_style_layer_loss_at_print_size() -> None:
+    # conv1_1 of an 8192x6144 image: 4 N^2 M^2 = 4e19 does not fit an int64.
+    positions = 8192 * 6144
+    gram, target = torch.full((1, 64, 64), 2.0 * positions), torch.full((1, 64, 64), 1.0 * positions)
+    expected = 64**2 * positions**2 / (4 * 64**2 * positions**2)
+    assert style_layer_loss(gram, target, positions=positions).item() == pytest.approx(expected)
+
+
 def test_style_layer_loss_is_zero_for_the_target_itself() -> None:
     features = torch.rand(1, 8, 4, 4)
     gram = gram_matrix(features)

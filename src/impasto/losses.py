@@ -71,7 +71,8 @@ def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, positions: f
             target's M_l may differ: its Gram must then be rescaled to this image's size first.)
     """
     channels = gram.shape[-1]
-    return (gram - target_gram).pow(2).sum() / (4 * channels**2 * positions**2)
+    # In floats: at 8192x6144, conv1_1's 4 N^2 M^2 is 4e19, past the int64 a tensor op takes.
+    return (gram - target_gram).pow(2).sum() / (4.0 * channels**2 * float(positions) ** 2)
 
 
 def mean_and_covariance(
