@@ -1,8 +1,13 @@
 """Gram matrices and losses against values computed by hand."""
 
+import math
+
 import pytest
 import torch
+from PIL import Image
 
+from impasto import TransferConfig
+from impasto.images import to_tensor
 from impasto.losses import (
     color_quantiles,
     content_loss,
@@ -13,6 +18,9 @@ from impasto.losses import (
     style_layer_loss,
     tv_loss,
 )
+from impasto.objective import StyleImage, _Palette
+
+from .conftest import EXAMPLES
 
 
 def test_gram_matrix_by_hand() -> None:
@@ -105,3 +113,12 @@ def test_palette_of_a_blend_mixes_the_colours_by_share() -> None:
     grey = torch.full((3, 1), 3**-0.5)
     quantiles = color_quantiles([black, white], [0.25, 0.75], grey, 8)[:, 0] / 3**0.5
     assert quantiles.tolist() == pytest.approx([0, 0, 1, 1, 1, 1, 1, 1], abs=1e-6)
+
+
+def test_a_large_paintings_palette_is_read_from_a_sample_of_its_pixels() -> None:
+    original = Image.open(EXAMPLES / "starry_night.jpg").convert("RGB")
+    painting = to_tensor(original.resize((2560, 1600), Image.Resampling.BICUBIC))
+    palette = _Palette([StyleImage(painting, 1.0)], TransferConfig(seed=0), (6144, 8192))
+    every_pixel = color_quantiles([painting], [1.0], palette.directions, math.prod(palette.shape))
+    assert painting[0, 0].numel() > _Palette.SAMPLES  # sampled every other row and column
+    assert (palette.quantiles - every_pixel).abs().max().item() < 0.01
