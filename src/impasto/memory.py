@@ -89,10 +89,11 @@ HISTORY_BYTES = 24
 """Memory per output pixel of one L-BFGS history pair (two float32 RGB images), or of Adam's two moments."""
 TILED_FIXED_BYTES = 220 * 2**20
 """Memory a tiled level takes whatever its size (measured: 200 MiB)."""
-IMAGE_BYTES = 80
+IMAGE_BYTES = 120
 """Memory a tiled level takes per pixel besides the history: the image and its gradient, L-BFGS's
 search direction and last gradient, the progress image, the last good image (float16), the
-conv4_2 target (measured: 62-68)."""
+conv4_2 target, the palette's gradient, and what the allocator keeps of freed blocks (measured:
+62-68 at 2048 px, 129 at 8192 px)."""
 CROP_BYTES = {"bf16": 2_000, "fp32": ACTIVATION_BYTES}
 """Memory a tiled level takes per pixel of its largest crop, for the activations of pass 2
 (measured in bf16: 1,969)."""

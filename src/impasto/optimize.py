@@ -116,6 +116,7 @@ def optimize(
         image.grad.mul_(scale)
         return value * scale
 
+    current: torch.Tensor | None = None  # the image after the last iteration, clamped
     start = time.perf_counter()
     try:
         while done < iterations:
@@ -145,7 +146,7 @@ def optimize(
         current = (image if average is None else average.image).detach().clamp(0, 1)
         image_done = (current, done) if torch.isfinite(current).all() else _expand(last_good)
         raise OutOfMemory(f"out of memory after {image_done[1]} iterations", *image_done) from None
-    result = (image if average is None else average.image).detach().clamp(0, 1)
+    result = (image if average is None else average.image).detach().clamp(0, 1) if current is None else current
     if not torch.isfinite(result).all():
         raise NonFiniteLoss("the image became NaN: lower the weights or the learning rate", *_expand(last_good))
     return result

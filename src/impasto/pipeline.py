@@ -7,6 +7,7 @@ This is the only module that knows the order of the steps.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -129,12 +130,12 @@ def transfer(
         elif config.preserve_colors == "match":
             work_styles = [match_colors(s, content_t, config.color_match) for s in styles_t]
 
-        def finish(image: torch.Tensor) -> torch.Tensor:
-            return restore_chroma(image, content_t) if config.preserve_colors == "luminance" else image
-
         style_images = [StyleImage(image, weight, layers, None if mask is None else mask[:, :1])
                         for image, weight, layers, mask in zip(work_styles, blend, layer_sets, masks_t, strict=True)]
-        return _Level(_shape(content_t), work_content, style_images, finish)
+        current = _Level(_shape(content_t), work_content, style_images)
+        if config.preserve_colors == "luminance":  # only then does the level keep the photo to the end
+            current.finish = functools.partial(restore_chroma, content=content_t)
+        return current
 
     return _optimise(config, level, device, callback, init, terms)
 
