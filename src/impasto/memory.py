@@ -33,8 +33,13 @@ history pair) and one block's crop's activations (`CROP_BYTES` a crop pixel). Me
     2048x1536   512     672x672          4         1560 MiB                        1609 MiB
 
 which solve as 200 MiB + 62-68 bytes an image pixel + 27 bytes a history pair + 1,969 bytes a crop
-pixel; the constants round each up (fp32 crops were not measured: the whole run's activation figure
-stands for them). `plan_run` picks, level by level, the untiled run where it fits, else the
+pixel. Larger images keep more a pixel: the default 8192x6144 run (`benchmarks/print_size.py`,
+blocks of 640 px, history 2) peaked at 9.7 GiB above the loaded network, 129 bytes an image pixel
+besides the history once the fixed part and the crop are taken off (the palette's full-size
+gradient, the progress image's copy at each step, and the blocks glibc keeps of freed memory grow
+with the image, where the crop hid them at 2048 px; 24 of those bytes were fixed since). The
+constants round the measurements up (fp32 crops were not measured: the whole run's activation
+figure stands for them). `plan_run` picks, level by level, the untiled run where it fits, else the
 largest blocks that fit with the longest history (L-BFGS's history is shortened before the blocks
 go under `PREFERRED_BLOCK`), and refuses a size that does not fit even in `MIN_BLOCK` px blocks with
 `MIN_HISTORY` pairs, naming the largest that does.

@@ -186,8 +186,8 @@ class LBFGS:
         self.scale = 1.0  # of the initial inverse Hessian, y.s / y.y of the latest pair
 
     def forget(self) -> None:
-        """Drop the history and the vectors (to free their memory)."""
-        self.pairs, self.direction, self.previous = [], None, None
+        """Drop the history and the vectors (to free their memory): the next step starts afresh."""
+        self.pairs, self.direction, self.previous, self.scale = [], None, None, 1.0
 
     def step(self, closure: Callable[[], float]) -> None:
         """Evaluate the loss and gradient with `closure` and move the image one step."""
