@@ -27,23 +27,23 @@ history pair) and one block's crop's activations (`CROP_BYTES` a crop pixel). Me
 `benchmarks/tiled_memory.py` on the CPU (bf16, 2026-11-28, idle):
 
     output      block   crop (largest)   history   peak above the loaded weights   this model
-    1024x768    256     416x416          2         612 MiB                         646 MiB
-    2048x1536   256     416x416          2         874 MiB                         934 MiB
-    2048x1536   512     672x672          2         1397 MiB                        1465 MiB
-    2048x1536   512     672x672          4         1560 MiB                        1609 MiB
+    1024x768    256     416x416          2         612 MiB                         676 MiB
+    2048x1536   256     416x416          2         874 MiB                         1054 MiB
+    2048x1536   512     672x672          2         1397 MiB                        1585 MiB
+    2048x1536   512     672x672          4         1560 MiB                        1729 MiB
 
 which solve as 200 MiB + 62-68 bytes an image pixel + 27 bytes a history pair + 1,969 bytes a crop
 pixel. Larger images keep more a pixel: the default 8192x6144 run (`benchmarks/print_size.py`,
 blocks of 640 px, history 2) peaked at 9.7 GiB above the loaded network, 129 bytes an image pixel
 besides the history once the fixed part and the crop are taken off (the palette's full-size
 gradient, the progress image's copy at each step, and the blocks glibc keeps of freed memory grow
-with the image, where the crop hid them at 2048 px; 24 of those bytes were fixed since). The
-constants round the measurements up (fp32 crops were not measured: the whole run's activation
-figure stands for them). `plan_run` picks, level by level, the untiled run where it fits, else the
-largest blocks that fit with the longest history (L-BFGS's history is shortened before the blocks
-go under `PREFERRED_BLOCK`), and refuses a size that does not fit even in `MIN_BLOCK` px blocks with
-`MIN_HISTORY` pairs, naming the largest that does.
-Its times are those of this 2-core CPU (`SECONDS_PER_PIXEL`, one iteration of an untiled pixel).
+with the image, where the crop hid them at 2048 px; 24 of those bytes were fixed since: the same run
+in 512 px blocks then kept 104). The constants round the measurements up (fp32 crops were not
+measured: the whole run's activation figure stands for them). `plan_run` picks, level by level, the
+untiled run where it fits, else the largest blocks that fit with the longest history (L-BFGS's
+history is shortened before the blocks go under `PREFERRED_BLOCK`), and refuses a size that does
+not fit even in `MIN_BLOCK` px blocks with `MIN_HISTORY` pairs, naming the largest that does. Its
+times are those of this 2-core CPU (`SECONDS_PER_PIXEL`, one iteration of an untiled pixel).
 """
 
 from __future__ import annotations
