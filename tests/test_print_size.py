@@ -4,6 +4,7 @@ is redone in smaller blocks, the CLI's plan, refusals and 16-bit print files."""
 from __future__ import annotations
 
 import io
+import weakref
 
 import numpy as np
 import png
@@ -36,6 +37,23 @@ def test_a_short_transfer_in_blocks_gives_the_untiled_image(content_path, style_
     assert (whole - tiled).abs().max() < 0.5 / 255
     assert [(e.level, e.block, e.blocks) for e in events if e.blocks][:2] == [(1, 1, 8), (1, 2, 8)]
     assert {e.blocks for e in events if e.level == 2} == {0, 18}  # 96x72 in 3 x 3 blocks, two passes
+
+
+def test_no_finished_iteration_image_is_kept_while_blocks_are_computed(content_path, style_path) -> None:
+    # Kept through the next iteration's blocks, it would be one more image-sized tensor at the peak
+    # of a print-size level.
+    finished: list[weakref.ref[torch.Tensor]] = []
+    alive: list[bool] = []
+
+    def on_progress(event: impasto.Progress) -> None:
+        if event.blocks:
+            alive.append(any(image() is not None for image in finished))
+        else:
+            finished.append(weakref.ref(event.image))
+
+    transfer(content_path, style_path, SHORT.replace(tile_size=32), on_progress)
+    # Blocks of 4 and 9 (two passes), two steps a level; the run's first step has no event to repeat.
+    assert len(finished) == 4 and len(alive) == 8 + 2 * 18 and not any(alive)
 
 
 def test_a_level_out_of_memory_is_redone_in_smaller_blocks(content_path, style_path, monkeypatch) -> None:

@@ -34,7 +34,9 @@ class Progress:
     elapsed: float
     """Seconds since the optimisation started."""
     image: torch.Tensor
-    """The current image, (1, 3, H, W), clamped to [0, 1]; copy it to keep it."""
+    """The current image, (1, 3, H, W), clamped to [0, 1]; copy it to keep it. On a block event, the
+    image being optimised as it is (not clamped, nor recoloured by `preserve_colors`): no copy is
+    made while a print-size level computes its blocks."""
     level: int = 1
     """The level of the coarse-to-fine schedule, 1 (coarsest) to `levels`."""
     levels: int = 1
@@ -42,7 +44,8 @@ class Progress:
     """Fraction of the run's work done, weighing iterations by their pixels; None: step / total."""
     block: int = 0
     """1-based block of the iteration in progress, on a level computed in blocks; 0 for the event
-    of a finished iteration (a block event repeats that of the last finished iteration)."""
+    of a finished iteration (a block event repeats that of the last finished iteration, but for
+    `image`, `elapsed` and `work`)."""
     blocks: int = 0
     """Blocks per iteration (over both of the tiled objective's passes)."""
 
@@ -73,7 +76,8 @@ def optimize(
 ) -> torch.Tensor:
     """Minimise `objective` over the pixels, starting from `init` (1, 3, H, W), with the optimiser
     settings of `config` (optimizer, lr, history_size, average_iterates, early_stop). `init` is
-    optimised in place (a print-size image is not copied): pass a tensor you do not need again.
+    optimised in place and, clamped, is the result (a print-size image is not copied): pass a tensor
+    you do not need again.
 
     Pixels are optimised unconstrained and clamped to [0, 1] only in the returned image and in
     progress events (clamping inside would corrupt L-BFGS's curvature estimates).
@@ -116,7 +120,6 @@ def optimize(
         image.grad.mul_(scale)
         return value * scale
 
-    current: torch.Tensor | None = None  # the image after the last iteration, clamped
     start = time.perf_counter()
     try:
         while done < iterations:
@@ -124,12 +127,15 @@ def optimize(
             done += 1
             if average is not None:
                 average.update(image)
-            current = (image if average is None else average.image).detach().clamp(0, 1)
             if callback is not None and terms is not None:
+                # A clamped copy for the event only: kept through the next evaluation, it would be one
+                # more image-sized tensor at the peak of a print-size level.
+                current = (image if average is None else average.image).detach().clamp(0, 1)
                 _, content, style, tv = terms.numbers()
                 event = Progress(done, iterations, value, content, style, tv, time.perf_counter() - start, current)
                 if callback(event):
                     raise Interrupted(f"stopped after {done} iterations", current, done)
+                del current, event
             losses.append(value)
             if config.early_stop and len(losses) > PATIENCE and \
                     losses[-PATIENCE - 1] - value < config.early_stop * abs(losses[-PATIENCE - 1]):
@@ -146,7 +152,8 @@ def optimize(
         current = (image if average is None else average.image).detach().clamp(0, 1)
         image_done = (current, done) if torch.isfinite(current).all() else _expand(last_good)
         raise OutOfMemory(f"out of memory after {image_done[1]} iterations", *image_done) from None
-    result = (image if average is None else average.image).detach().clamp(0, 1) if current is None else current
+    del opt  # the history's memory is free before the result is made
+    result = image.detach().clamp_(0, 1) if average is None else average.image.clamp(0, 1)  # `init`, in place
     if not torch.isfinite(result).all():
         raise NonFiniteLoss("the image became NaN: lower the weights or the learning rate", *_expand(last_good))
     return result

@@ -257,6 +257,7 @@ def _optimise(
     prepare_device(device)
     vgg = load_vgg19(config.weights, config.pooling, device, config.padding, compute_dtype(config.precision, device))
     image: torch.Tensor | None = None
+    relay: _Relay | None = None
     steps_before, elapsed_before, start = 0, 0.0, time.perf_counter()
     for index, ((side, iterations), planned) in enumerate(zip(stages, plan.levels, strict=True)):
         current = level(side)
@@ -270,7 +271,8 @@ def _optimise(
         done = 0
         while True:  # a level that runs out of memory is redone in smaller blocks from where it was
             relay = None if callback is None else _Relay(
-                callback, config, plan, index, steps_before + done, elapsed_before, current.finish)
+                callback, config, plan, index, steps_before + done, elapsed_before, current.finish, image,
+                None if relay is None else relay.last)
             try:
                 objective = _objective(vgg, current, config, planned, relay, terms)
                 current = current.targets_taken()
@@ -342,7 +344,10 @@ def _smaller(planned: LevelPlan, config: TransferConfig) -> LevelPlan | None:
 
 class _Relay:
     """Passes the events of level `index` on to `callback`, counted over the whole schedule, and
-    tells it of each block a tiled level computes (the last event again, with `block` set)."""
+    tells it of each block a tiled level computes: the last event again (in the level's first step,
+    `previous`, the last of the level before), with `block` set, and `image` the one being optimised
+    (the last event's is not kept, so that it is not one more image-sized tensor while the blocks
+    are computed)."""
 
     def __init__(
         self,
@@ -353,11 +358,13 @@ class _Relay:
         steps_before: int,
         elapsed_before: float,
         finish: Callable[[torch.Tensor], torch.Tensor],
+        image: torch.Tensor,
+        previous: Progress | None,
     ) -> None:
         self.callback, self.config, self.plan, self.index = callback, config, plan, index
-        self.steps_before, self.elapsed_before, self.finish = steps_before, elapsed_before, finish
+        self.steps_before, self.elapsed_before, self.finish, self.image = steps_before, elapsed_before, finish, image
         self.started = time.perf_counter()
-        self.last: Progress | None = None
+        self.last = None if previous is None else dataclasses.replace(previous, image=image, level=index + 1)
         # The plan's predicted times weigh the levels (and blocks cost more per pixel) in the ETA.
         self.costs = [level.seconds for level in plan.levels]
         planned = plan.levels[index]
@@ -369,11 +376,12 @@ class _Relay:
             max(sum(self.costs), 1e-9)
 
     def __call__(self, event: Progress) -> bool | None:
-        self.last = dataclasses.replace(
+        relayed = dataclasses.replace(
             event, step=self.steps_before + event.step, total=self.config.iterations,
             elapsed=self.elapsed_before + event.elapsed, image=self.finish(event.image), level=self.index + 1,
             levels=len(self.plan.levels), work=self._work(event.step))
-        return self.callback(self.last)
+        self.last = dataclasses.replace(relayed, image=self.image)
+        return self.callback(relayed)
 
     def on_block(self, block: int, blocks: int) -> None:
         if self.last is None:

@@ -232,7 +232,9 @@ class JobManager:
             with self._lock:
                 live.update(rate=event.rate, eta=event.eta, elapsed=event.elapsed, level=event.level,
                             levels=event.levels, step=event.step)
-            if now - last["preview"] >= PREVIEW_EVERY or event.step == event.total or event.level != last["level"]:
+            # A block event's image is the last iteration's, as the optimiser holds it: no new preview.
+            if not event.blocks and (now - last["preview"] >= PREVIEW_EVERY or event.step == event.total
+                                     or event.level != last["level"]):
                 save_image(event.image, preview)
                 height, width = event.image.shape[-2:]
                 with self._lock:
