@@ -1,8 +1,12 @@
-"""Print sizes on a memory budget: the plan's predicted peak and time beside the measured ones.
+"""Print sizes on a memory budget: the plan's predicted peak and time beside the measured ones, for
+the whole run and for each level of its schedule.
 
-Each size runs `impasto transfer` in a fresh process (the bundled tubingen.jpg as starry_night.jpg,
-or the images given), whose peak RSS is read from the kernel (wait4); the prediction is
-`impasto.pipeline.plan_transfer`'s. The output is out/print_SIZE.png.
+Each size runs in a fresh process: `impasto.transfer` of the bundled tubingen.jpg as
+starry_night.jpg (or the images given), with the network loaded first, and the result written to
+out/print_SIZE.png as the CLI writes it. A thread samples the process's RSS every 5 ms; each
+level's peak is the highest sample while that level ran, less the RSS with the network loaded (what
+`--memory-budget` counts); the whole process's peak RSS is read from the kernel. The prediction is
+`impasto.pipeline.plan_transfer`'s.
 
     python benchmarks/print_size.py 1024:1G:20 2048:2G:12    # size:budget:iterations
     python benchmarks/print_size.py --content photo.jpg --style painting.jpg 8192:8G:165
@@ -11,33 +15,92 @@ or the images given), whose peak RSS is read from the kernel (wait4); the predic
 from __future__ import annotations
 
 import argparse
-import os
+import json
+import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from impasto import pipeline
 from impasto.config import TransferConfig
-from impasto.images import EXAMPLES
+from impasto.images import EXAMPLES, save_image
 from impasto.memory import format_bytes, parse_bytes
-from impasto.pipeline import plan_transfer
+from impasto.objective import Objective
+from impasto.pipeline import plan_transfer, transfer
+from impasto.vgg import VGG19, load_vgg19
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+def measure(content: Path, style: Path, config: TransferConfig, out: Path) -> dict[str, object]:
+    """Run one transfer in this process: the peak above the loaded network and the time of each
+    phase: loading the images and planning, each level, writing the file.
+
+    A level starts when the pipeline builds its objective (`pipeline._objective`, wrapped here), so
+    its peak includes its targets and its first step."""
+    shapes = {(level.height, level.width): index
+              for index, level in enumerate(plan_transfer(content, config).levels, 1)}
+    load_vgg19()
+    before = _rss()
+    phase, peaks, starts = 0, [0] * (len(shapes) + 2), [0.0] * (len(shapes) + 2)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.005):
+            peaks[phase] = max(peaks[phase], _rss() - before)
+
+    def begin(index: int) -> None:
+        nonlocal phase
+        phase, starts[index] = index, time.perf_counter()
+
+    build = pipeline._objective
+
+    def objective(vgg: VGG19, current: Any, *args: Any) -> Objective:
+        if shapes[current.shape] != phase:
+            begin(shapes[current.shape])
+        return build(vgg, current, *args)
+
+    pipeline._objective = objective  # type: ignore[assignment]
+    sampler = threading.Thread(target=sample, daemon=True)
+    begin(0)
+    sampler.start()
+    result = transfer(content, style, config)
+    begin(len(shapes) + 1)
+    save_image(result.image, out, result.metadata())
+    end = time.perf_counter()
+    done.set()
+    sampler.join()
+    return {"peaks": peaks, "seconds": [b - a for a, b in zip(starts, [*starts[1:], end], strict=True)],
+            "total": end - starts[0], "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
 def run(content: Path, style: Path, size: int, budget: str, iterations: int, out: Path) -> None:
     config = TransferConfig(size=size, memory_budget=parse_bytes(budget), iterations=iterations, seed=0)
     plan = plan_transfer(content, config)
+    command = [sys.executable, __file__, "--one", str(content), str(style), str(size), budget, str(iterations),
+               str(out)]
+    process = subprocess.run(command, capture_output=True, text=True)
+    if process.returncode != 0:
+        print(f"| {size} | {budget} | failed (exit {process.returncode}): {process.stderr.strip()[-300:]} |")
+        return
+    measured = json.loads(process.stdout)
     finest = plan.levels[-1]
     layout = "whole" if finest.block is None else f"{finest.blocks} x {finest.block} px"
-    command = [sys.executable, "-m", "impasto", "transfer", str(content), str(style), "-o", str(out), "--size",
-               str(size), "--memory-budget", budget, "--iterations", str(iterations), "--seed", "0", "-q"]
-    start = time.perf_counter()
-    process = subprocess.Popen(command)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    peak = usage.ru_maxrss * 1024
     print(f"| {finest.width}x{finest.height} | {budget} | {len(plan.levels)} levels, finest {layout}, history "
-          f"{finest.history} | {format_bytes(plan.peak_bytes)} | {format_bytes(peak)} | {plan.seconds:.0f} s | "
-          f"{seconds:.0f} s | {iterations} | {'ok' if status == 0 else f'exit {status}'} |", flush=True)
+          f"{finest.history} | {format_bytes(plan.peak_bytes)} | {format_bytes(max(measured['peaks']))} | "
+          f"{format_bytes(measured['maxrss'])} | {plan.seconds:.0f} s | {measured['total']:.0f} s | {iterations} |")
+    peaks, seconds = measured["peaks"], measured["seconds"]
+    print(f"|   loading and planning | | | | {format_bytes(peaks[0])} | | | {seconds[0]:.0f} s | |")
+    for index, planned in enumerate(plan.levels, 1):
+        print(f"|   level {index}: {planned.describe()} | | | {format_bytes(planned.peak_bytes)} | "
+              f"{format_bytes(peaks[index])} | | {planned.seconds:.0f} s | {seconds[index]:.0f} s | |")
+    print(f"|   writing the file | | | | {format_bytes(peaks[-1])} | | | {seconds[-1]:.0f} s | |", flush=True)
 
 
 def main() -> None:
@@ -46,7 +109,8 @@ def main() -> None:
     parser.add_argument("--content", type=Path, default=EXAMPLES / "tubingen.jpg")
     parser.add_argument("--style", type=Path, default=EXAMPLES / "starry_night.jpg")
     args = parser.parse_args()
-    print("| output | budget | plan | predicted peak | peak RSS | predicted time | time | iterations | |")
+    print("| output | budget | plan | predicted peak | measured peak (above the network) | peak RSS (whole process) "
+          "| predicted time | time | iterations |")
     print("|---|---|---|---|---|---|---|---|---|")
     for spec in args.specs:
         size, budget, iterations = spec.split(":")
@@ -54,4 +118,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "--one":
+        content, style, size, budget, iterations, out = sys.argv[2:8]
+        config = TransferConfig(size=int(size), memory_budget=parse_bytes(budget), iterations=int(iterations), seed=0)
+        print(json.dumps(measure(Path(content), Path(style), config, Path(out))))
+    else:
+        main()
