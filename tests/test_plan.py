@@ -10,6 +10,7 @@ from impasto.config import TransferConfig
 from impasto.errors import ConfigError
 from impasto.images import longest_side
 from impasto.memory import (
+    CPU_MAX_BLOCK,
     MIN_BLOCK,
     MIN_HISTORY,
     estimate_peak_bytes,
@@ -44,11 +45,18 @@ def test_a_level_too_large_is_tiled_within_the_budget(size: int, budget_gib: int
         return
     assert level.block % 16 == 0 and level.block >= MIN_BLOCK
     assert level.history >= MIN_HISTORY
+    assert level.block <= CPU_MAX_BLOCK
     count = math.ceil(max(width, height) / level.block)
-    if count > 2:  # one block fewer along the longest side does not fit with this history
+    if count > max(2, math.ceil(max(width, height) / CPU_MAX_BLOCK)):
+        # one block fewer along the longest side does not fit with this history
         larger = plan_level(width, height, 10, budget_gib * GiB, CONFIG.replace(history_size=level.history),
                             16 * math.ceil(max(width, height) / (count - 1) / 16))
         assert larger is None or larger.history < level.history  # only with a shorter history
+
+
+def test_blocks_on_the_cpu_are_no_larger_than_its_largest_however_much_memory() -> None:
+    level = plan_level(8192, 6144, 10, 64 * GiB)  # too large to run whole in 64 GiB
+    assert level is not None and level.block == CPU_MAX_BLOCK and level.blocks == 8 * 6
 
 
 def test_more_memory_never_gives_smaller_blocks() -> None:

@@ -63,6 +63,7 @@ from .tiled import ALIGN, edges, halo
 
 __all__ = [
     "ACTIVATION_BYTES",
+    "CPU_MAX_BLOCK",
     "CROP_BYTES",
     "FIXED_BYTES",
     "HISTORY_BYTES",
@@ -94,7 +95,7 @@ HISTORY_BYTES = 24
 """Memory per output pixel of one L-BFGS history pair (two float32 RGB images), or of Adam's two moments."""
 TILED_FIXED_BYTES = 220 * 2**20
 """Memory a tiled level takes whatever its size (measured: 200 MiB)."""
-IMAGE_BYTES = 120
+IMAGE_BYTES = 80
 """Memory a tiled level takes per pixel besides the history: the image and its gradient, L-BFGS's
 search direction and last gradient, the progress image, the last good image (float16), the
 conv4_2 target, the palette's gradient, and what the allocator keeps of freed blocks (measured:
@@ -106,10 +107,16 @@ MIN_BLOCK = 64
 """px: the smallest blocks a plan uses (a crop is then mostly halo)."""
 PREFERRED_BLOCK = 256
 """px: L-BFGS's history is shortened (down to `MIN_HISTORY`) before blocks get smaller than this."""
+CPU_MAX_BLOCK = 1024
+"""px: the largest blocks a plan uses on the CPU, where larger crops cost more a pixel (a 4096x3072
+level, 2 steps: 175 s in 512 px blocks, 191 s in 1024, 263 s in 2048, `benchmarks/RESULTS.md`)."""
 MIN_HISTORY = 2
 """The shortest L-BFGS history a plan uses."""
 SECONDS_PER_PIXEL = {"bf16": 1.9e-6, "fp32": 3.4e-6}
-"""One untiled iteration's time per pixel on this machine's 2 CPU cores (512x384: 0.38 s in bf16)."""
+"""One untiled iteration's time per pixel on this machine's 2 CPU cores (512x384: 0.38 s in bf16).
+A level's targets take about one iteration's more; an iteration in blocks takes about twice an
+untiled one per crop pixel (pass 1 is a forward, pass 2 a forward and a backward, and crops are
+slower a pixel: measured at 2048-8192 px, `benchmarks/print_size.py`)."""
 
 _DEFAULTS = TransferConfig()
 
@@ -227,26 +234,26 @@ def plan_level(
 
     With `block` None: the longest history (from `config.history_size` down to `MIN_HISTORY`) with
     which the level runs whole, or else in the fewest blocks that fit, no smaller than
-    `PREFERRED_BLOCK` px (`MIN_BLOCK` with the shortest history). With `block`: in blocks of that
-    side wherever the level is larger."""
+    `PREFERRED_BLOCK` px (`MIN_BLOCK` with the shortest history), and on the CPU no larger than
+    `CPU_MAX_BLOCK`. With `block`: in blocks of that side wherever the level is larger."""
     pixels, longest = width * height, max(width, height)
     # L-BFGS stores a pair from its second iteration on: a level of n iterations holds n - 1 at most.
     full = min(config.history_size, max(iterations - 1, 1)) if config.optimizer == "lbfgs" else 1
     # The arithmetic the run will have: 'auto' is fp32 on hardware without native bf16.
-    precision = "bf16" if compute_dtype(config.precision, resolve_device(config.device)) == torch.bfloat16 else "fp32"
+    device = resolve_device(config.device)
+    precision = "bf16" if compute_dtype(config.precision, device) == torch.bfloat16 else "fp32"
     rate = SECONDS_PER_PIXEL[precision]
     margin = halo([*config.content_layers, *config.style_layers])
 
     def whole(history: int) -> LevelPlan:
         peak = FIXED_BYTES + (ACTIVATION_BYTES + HISTORY_BYTES * history) * pixels
-        return LevelPlan(width, height, iterations, None, 1, history, peak, rate * pixels * iterations)
+        return LevelPlan(width, height, iterations, None, 1, history, peak, rate * pixels * (iterations + 1))
 
     def tiled(history: int, side: int) -> LevelPlan:
         rows, columns = _crops(height, side, margin), _crops(width, side, margin)
         crop = CROP_BYTES[precision] * max(rows) * max(columns)
         peak = TILED_FIXED_BYTES + (IMAGE_BYTES + HISTORY_BYTES * history) * pixels + crop
-        # Pass 1 is a forward (half an iteration), pass 2 a forward and a backward, over the crops.
-        seconds = 1.5 * rate * sum(rows) * sum(columns) * iterations
+        seconds = rate * sum(rows) * sum(columns) * (2 * iterations + 1)
         return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history, peak, seconds)
 
     def side_of(count: int) -> int:  # the block side that cuts the longest side into `count` blocks
@@ -265,7 +272,8 @@ def plan_level(
         most = max(2, longest // smallest)  # more blocks than this would be smaller than `smallest`
         if tiled(history, side_of(most)).peak_bytes > budget:
             continue
-        fewest, more = 2, most  # bisect for the fewest blocks that fit (the peak falls as they grow)
+        fewest = min(max(2, math.ceil(longest / CPU_MAX_BLOCK)), most) if device.type == "cpu" else 2
+        more = most  # bisect for the fewest blocks that fit (the peak falls as they grow)
         while fewest < more:
             middle = (fewest + more) // 2
             if tiled(history, side_of(middle)).peak_bytes <= budget:
