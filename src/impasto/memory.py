@@ -22,8 +22,8 @@ bound still, by about 50 bytes a pixel.
 
 **The plan.** A level too large for the budget is computed in blocks (`tiled.py`): its peak is then
 `TILED_FIXED_BYTES`, the image-sized tensors (the image, its gradient, L-BFGS's vectors and history,
-the progress and last good images, the conv4_2 target: `IMAGE_BYTES` a pixel plus `HISTORY_BYTES` a
-history pair) and one block's crop's activations (`CROP_BYTES` a crop pixel). Measured with
+the last good image, the conv4_2 target: `IMAGE_BYTES` a pixel plus `HISTORY_BYTES` a history
+pair) and one block's crop's activations (`CROP_BYTES` a crop pixel). Measured with
 `benchmarks/tiled_memory.py` on the CPU (bf16, 2026-11-28, idle):
 
     output      block   crop (largest)   history   peak above the loaded weights   this model
@@ -33,17 +33,21 @@ history pair) and one block's crop's activations (`CROP_BYTES` a crop pixel). Me
     2048x1536   512     672x672          4         1560 MiB                        1729 MiB
 
 which solve as 200 MiB + 62-68 bytes an image pixel + 27 bytes a history pair + 1,969 bytes a crop
-pixel. Larger images keep more a pixel: the default 8192x6144 run (`benchmarks/print_size.py`,
-blocks of 640 px, history 2) peaked at 9.7 GiB above the loaded network, 129 bytes an image pixel
-besides the history once the fixed part and the crop are taken off (the palette's full-size
-gradient, the progress image's copy at each step, and the blocks glibc keeps of freed memory grow
-with the image, where the crop hid them at 2048 px; 24 of those bytes were fixed since: the same run
-in 512 px blocks then kept 104). The constants round the measurements up (fp32 crops were not
+pixel. Larger images keep more a pixel. Each level's own peak (`benchmarks/print_size.py`, which
+samples the RSS level by level) in the default 8192x6144 run within 8 GiB: its finest level, in
+blocks of 432 px with 3 history pairs, peaked at 7.8 GiB against 8.0 GiB planned, 76 bytes an
+image pixel besides the history once the fixed part and the crop (at this model's 2,000 bytes a
+pixel) are taken off: the image, its gradient, L-BFGS's direction and last gradient (48 bytes in
+float32), the conv4_2 target (16 in bfloat16), the last good image (6 in float16) and what the
+allocator keeps. (A level no longer holds a clamped copy of the image while it computes its blocks:
+that was 12 bytes more.) The constants round the measurements up (fp32 crops were not
 measured: the whole run's activation figure stands for them). `plan_run` picks, level by level, the
 untiled run where it fits, else the largest blocks that fit with the longest history (L-BFGS's
-history is shortened before the blocks go under `PREFERRED_BLOCK`), and refuses a size that does
+history is shortened before the blocks go under `PREFERRED_BLOCK`; on the CPU no blocks are larger
+than `CPU_MAX_BLOCK`, where larger crops cost more a pixel), and refuses a size that does
 not fit even in `MIN_BLOCK` px blocks with `MIN_HISTORY` pairs, naming the largest that does. Its
-times are those of this 2-core CPU (`SECONDS_PER_PIXEL`, one iteration of an untiled pixel).
+times are those of this 2-core CPU (`SECONDS_PER_PIXEL`: one iteration of an untiled pixel, with
+the measured costs of a level's targets and of blocks).
 """
 
 from __future__ import annotations
@@ -95,11 +99,10 @@ HISTORY_BYTES = 24
 """Memory per output pixel of one L-BFGS history pair (two float32 RGB images), or of Adam's two moments."""
 TILED_FIXED_BYTES = 220 * 2**20
 """Memory a tiled level takes whatever its size (measured: 200 MiB)."""
-IMAGE_BYTES = 80
+IMAGE_BYTES = 90
 """Memory a tiled level takes per pixel besides the history: the image and its gradient, L-BFGS's
-search direction and last gradient, the progress image, the last good image (float16), the
-conv4_2 target, the palette's gradient, and what the allocator keeps of freed blocks (measured:
-62-68 at 2048 px, 129 at 8192 px)."""
+search direction and last gradient, the last good image (float16), the conv4_2 target, and what
+the allocator keeps of freed blocks (measured: 62-68 at 2048 px, 76-82 at 8192 px)."""
 CROP_BYTES = {"bf16": 2_000, "fp32": ACTIVATION_BYTES}
 """Memory a tiled level takes per pixel of its largest crop, for the activations of pass 2
 (measured in bf16: 1,969)."""
