@@ -34,14 +34,15 @@ pair) and one block's crop's activations (`CROP_BYTES` a crop pixel). Measured w
 
 which solve as 200 MiB + 62-68 bytes an image pixel + 27 bytes a history pair + 1,969 bytes a crop
 pixel. Larger images keep more a pixel. Each level's own peak (`benchmarks/print_size.py`, which
-samples the RSS level by level) in the default 8192x6144 run within 8 GiB: its finest level, in
-blocks of 432 px with 3 history pairs, peaked at 7.8 GiB against 8.0 GiB planned, 76 bytes an
-image pixel besides the history once the fixed part and the crop (at this model's 2,000 bytes a
-pixel) are taken off: the image, its gradient, L-BFGS's direction and last gradient (48 bytes in
-float32), the conv4_2 target (16 in bfloat16), the last good image (6 in float16) and what the
-allocator keeps. (A level no longer holds a clamped copy of the image while it computes its blocks:
-that was 12 bytes more.) The constants round the measurements up (fp32 crops were not
-measured: the whole run's activation figure stands for them). `plan_run` picks, level by level, the
+samples the RSS level by level) in two default 8192x6144 runs within 8 GiB: their finest level,
+in blocks of 432 px with 3 history pairs, peaked at 7.8 and 8.1 GiB against 8.0 GiB planned with
+80 bytes, so 76-82 bytes an image pixel besides the history once the fixed part and the crop (at
+this model's 2,000 bytes a pixel) are taken off: the image, its gradient, L-BFGS's direction and
+last gradient (48 bytes in float32), the conv4_2 target (16 in bfloat16), the last good image (6 in
+float16) and what the allocator keeps. (A level no longer holds a clamped copy of the image while
+it computes its blocks: that was 12 bytes more.) The constants round the measurements up
+(`IMAGE_BYTES` is 90; fp32 crops were not measured: the whole run's activation figure stands for
+them). `plan_run` picks, level by level, the
 untiled run where it fits, else the largest blocks that fit with the longest history (L-BFGS's
 history is shortened before the blocks go under `PREFERRED_BLOCK`; on the CPU no blocks are larger
 than `CPU_MAX_BLOCK`, where larger crops cost more a pixel), and refuses a size that does
