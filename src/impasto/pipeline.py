@@ -137,7 +137,7 @@ def transfer(
             current.finish = functools.partial(restore_chroma, content=content_t)
         return current
 
-    return _optimise(config, level, device, callback, init, terms)
+    return _optimise(config, level, lambda side: _shape_of(photo.size, side), device, callback, init, terms)
 
 
 def plan_transfer(content: ImageSource, config: TransferConfig) -> Plan:
@@ -178,7 +178,7 @@ def reconstruct_content(
         target = to_tensor(resize_longest(photo, side), device)
         return _Level(_shape(target), target, [])
 
-    return _optimise(config, level, device, callback)
+    return _optimise(config, level, lambda side: _shape_of(photo.size, side), device, callback)
 
 
 def synthesize_texture(
@@ -215,12 +215,14 @@ def synthesize_texture(
     if not isinstance(size, tuple):  # the painting's aspect ratio at `size`
         width, height = longest_side(painting.size, config.size)
 
-    def level(side: int) -> _Level:
-        styles = [StyleImage(to_tensor(resize_longest(painting, _style_side(scale, side)), device))]
-        return _Level((max(1, round(height * side / config.size)), max(1, round(width * side / config.size))),
-                      None, styles)
+    def shape(side: int) -> tuple[int, int]:
+        return max(1, round(height * side / config.size)), max(1, round(width * side / config.size))
 
-    return _optimise(config, level, device, callback)
+    def level(side: int) -> _Level:
+        return _Level(shape(side), None, [StyleImage(to_tensor(resize_longest(painting, _style_side(scale, side)),
+                                                                device))])
+
+    return _optimise(config, level, shape, device, callback)
 
 
 @dataclass
@@ -243,6 +245,7 @@ class _Level:
 def _optimise(
     config: TransferConfig,
     level: Callable[[int], _Level],
+    shape: Callable[[int], tuple[int, int]],
     device: torch.device,
     callback: ProgressCallback | None,
     start_image: torch.Tensor | None = None,
@@ -250,10 +253,11 @@ def _optimise(
 ) -> Result:
     """Minimise the objective level by level of the coarse-to-fine schedule: at each, `level(side)`
     gives the images at that longest side, and the previous level's result, upsampled, is the start
-    (at the first, `start_image` resized, or the config's init)."""
+    (at the first, `start_image` resized, or the config's init). `shape(side)` is the level's
+    (height, width), for the plan: known without making the level's images."""
     content_layers = list(config.content_layers) if config.alpha > 0 else []
     style_layers = list(config.style_layers) if config.beta > 0 else []
-    stages, plan = _plan(config, lambda side: level(side).shape, device)
+    stages, plan = _plan(config, shape, device)
     prepare_device(device)
     vgg = load_vgg19(config.weights, config.pooling, device, config.padding, compute_dtype(config.precision, device))
     image: torch.Tensor | None = None
