@@ -15,8 +15,8 @@ def _problem(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         torch.randn(1, 64, generator=generator, dtype=torch.float64)
 
 
-def _run(make, steps: int, seed: int) -> list[torch.Tensor]:
-    hessian, target, start = _problem(seed)
+def _run(make, steps: int, seed: int, device: str = "cpu") -> list[torch.Tensor]:
+    hessian, target, start = (tensor.to(device) for tensor in _problem(seed))
     x = start.clone().requires_grad_(True)
     opt = make(x)
 
@@ -51,6 +51,27 @@ def test_the_steps_are_torchs(history: int) -> None:
     for step, (a, b) in enumerate(zip(ours, theirs, strict=True), 1):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-9), f"step {step}: {(a - b).abs().max().item()}"
     assert not torch.allclose(ours[-1], ours[0])
+
+
+@pytest.mark.parametrize("image_device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU"))])
+def test_the_history_may_live_in_the_hosts_memory(image_device: str) -> None:
+    """As a GPU's print-size level may have it: the same iterates, with every vector in the host's memory."""
+    made: list[LBFGS] = []
+
+    def make(x: torch.Tensor) -> LBFGS:
+        made.append(LBFGS(x, lr=0.8, history_size=5, device=torch.device("cpu")))
+        return made[-1]
+
+    ours = _run(make, 30, seed=5, device=image_device)
+    plain = _run(lambda x: LBFGS(x, lr=0.8, history_size=5), 30, seed=5)
+    for step, (a, b) in enumerate(zip(ours, plain, strict=True), 1):
+        assert a.device.type == image_device
+        assert torch.allclose(a.cpu(), b, rtol=1e-9, atol=1e-9), f"step {step}: {(a.cpu() - b).abs().max().item()}"
+    opt = made[0]
+    assert len(opt.pairs) == 5 and opt.direction is not None and opt.previous is not None
+    assert {t.device.type for s, y, _ in opt.pairs for t in (s, y)} | {opt.direction.device.type,
+                                                                     opt.previous.device.type} == {"cpu"}
 
 
 def test_the_first_step_and_one_after_forgetting_are_lr_times_the_gradient() -> None:

@@ -11,8 +11,10 @@ from impasto.errors import ConfigError
 from impasto.images import longest_side
 from impasto.memory import (
     CPU_MAX_BLOCK,
+    HISTORY_BYTES,
     MIN_BLOCK,
     MIN_HISTORY,
+    OPTIMISER_BYTES,
     estimate_peak_bytes,
     format_bytes,
     largest_planned_side,
@@ -64,6 +66,24 @@ def test_more_memory_never_gives_smaller_blocks() -> None:
     plans = [plan_level(width, height, 10, budget * GiB) for budget in (3, 4, 6, 8, 12, 24, 64)]
     sizes = [(p.history, p.block or 10**6) for p in plans if p is not None]
     assert sizes == sorted(sizes)
+
+
+def test_a_history_the_device_cannot_hold_goes_to_the_hosts_memory_where_it_fits_there() -> None:
+    """A GPU's plan (`host_budget`): the full history in the host's memory rather than a shorter one
+    on the device, the device's peak without it, and in blocks no smaller."""
+    width, height = longest_side((4, 3), 4096)
+    on_device = plan_level(width, height, 10, 3 * GiB)
+    assert on_device is not None and on_device.history < 9 and on_device.host_bytes == 0
+    on_host = plan_level(width, height, 10, 3 * GiB, host_budget=64 * GiB)
+    assert on_host is not None and on_host.history == 9 and on_host.peak_bytes <= 3 * GiB
+    assert on_host.host_bytes == (HISTORY_BYTES * 9 + 2 * OPTIMISER_BYTES) * width * height
+    assert on_host.block is not None and on_device.block is not None and on_host.block >= on_device.block
+    assert "history 9 in host memory (3.1 GiB)" in on_host.describe()
+    # Where the device holds the full history, or the host cannot hold a longer one, nothing moves.
+    assert plan_level(width, height, 10, 8 * GiB, host_budget=64 * GiB) == plan_level(width, height, 10, 8 * GiB)
+    assert plan_level(width, height, 10, 3 * GiB, host_budget=GiB) == on_device
+    # A GPU fits larger sizes with its history in the host's memory.
+    assert largest_planned_side(2 * GiB, (4, 3), host_budget=64 * GiB) > 1.3 * largest_planned_side(2 * GiB, (4, 3))
 
 
 def test_forced_blocks_are_used_where_the_level_is_larger_than_them() -> None:

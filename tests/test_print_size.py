@@ -1,5 +1,6 @@
 """Print size end to end: a transfer in blocks gives the untiled image, a level that runs out of memory
-is redone in smaller blocks, the CLI's plan, refusals and 16-bit print files."""
+is redone in smaller blocks, a history planned in host memory is kept there, the CLI's plan, refusals
+and 16-bit print files."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import torch
 from PIL import Image, ImageCms
 
 import impasto
+from impasto import pipeline
 from impasto.cli import main
 from impasto.config import TransferConfig
 from impasto.images import save_image
+from impasto.memory import ACTIVATION_BYTES, FIXED_BYTES
 from impasto.objective import Objective
-from impasto.pipeline import transfer
+from impasto.pipeline import plan_transfer, transfer
 from impasto.tiled import TiledObjective
 
 SHORT = TransferConfig(size=96, levels=2, iterations=4, seed=0, precision="fp32")
@@ -79,6 +82,21 @@ def test_a_level_out_of_memory_is_redone_in_smaller_blocks(content_path, style_p
                       else None)
     assert blocks_used == [None, 48, 48, 16]  # level 2 (2 steps): whole; 48 px blocks; its step 2 in 16 px ones
     assert steps == [1, 2, 3, 4] and result.image.shape == (1, 3, 72, 96)
+
+
+def test_a_history_planned_in_host_memory_is_kept_there(content_path, style_path, monkeypatch) -> None:
+    """A GPU's plan, with the CPU's memory standing in for its host's: the finest level, whole, fits
+    the budget only without its history, which the optimiser then keeps in the host's memory."""
+    budget = FIXED_BYTES + ACTIVATION_BYTES * 96 * 72
+    monkeypatch.setattr(pipeline, "host_bytes", lambda device: 64 * 2**30)
+    plan = plan_transfer(content_path, SHORT.replace(memory_budget=budget))
+    assert [(level.block, level.host_bytes > 0) for level in plan.levels] == [(None, False), (None, True)]
+    places: list[torch.device | None] = []
+    optimize = pipeline.optimize
+    monkeypatch.setattr(pipeline, "optimize", lambda *args: places.append(args[5]) or optimize(*args))
+    image = transfer(content_path, style_path, SHORT.replace(memory_budget=budget)).image
+    assert places == [None, torch.device("cpu")]
+    assert torch.equal(image, transfer(content_path, style_path, SHORT).image)
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys, content_path, style_path) -> None:

@@ -46,7 +46,11 @@ them). `plan_run` picks, level by level, the
 untiled run where it fits, else the largest blocks that fit with the longest history (L-BFGS's
 history is shortened before the blocks go under `PREFERRED_BLOCK`; on the CPU no blocks are larger
 than `CPU_MAX_BLOCK`, where larger crops cost more a pixel), and refuses a size that does
-not fit even in `MIN_BLOCK` px blocks with `MIN_HISTORY` pairs, naming the largest that does. Its
+not fit even in `MIN_BLOCK` px blocks with `MIN_HISTORY` pairs, naming the largest that does. On a
+GPU, a history the device cannot hold goes, with L-BFGS's two vectors (`OPTIMISER_BYTES`), to the
+host's memory where it fits there, before the planner shortens it: the GPU then keeps 24 bytes a
+pixel less than `IMAGE_BYTES` and no history, at the cost of two image-sized copies a step (not
+measured: no GPU was at hand when this was written). Its
 times are those of this 2-core CPU (`SECONDS_PER_PIXEL`: one iteration of an untiled pixel, with
 the measured costs of a level's targets and of blocks).
 """
@@ -75,6 +79,7 @@ __all__ = [
     "IMAGE_BYTES",
     "MIN_BLOCK",
     "MIN_HISTORY",
+    "OPTIMISER_BYTES",
     "PREFERRED_BLOCK",
     "SECONDS_PER_PIXEL",
     "TILED_FIXED_BYTES",
@@ -82,6 +87,7 @@ __all__ = [
     "Plan",
     "available_bytes",
     "format_bytes",
+    "host_bytes",
     "largest_planned_side",
     "parse_bytes",
     "plan_level",
@@ -104,6 +110,9 @@ IMAGE_BYTES = 90
 """Memory a tiled level takes per pixel besides the history: the image and its gradient, L-BFGS's
 search direction and last gradient, the last good image (float16), the conv4_2 target, and what
 the allocator keeps of freed blocks (measured: 62-68 at 2048 px, 76-82 at 8192 px)."""
+OPTIMISER_BYTES = 24
+"""Of `IMAGE_BYTES`, L-BFGS's search direction and last gradient (two float32 RGB images): they live
+with its history, in the host's memory when the plan puts it there."""
 CROP_BYTES = {"bf16": 2_000, "fp32": ACTIVATION_BYTES}
 """Memory a tiled level takes per pixel of its largest crop, for the activations of pass 2
 (measured in bf16: 1,969)."""
@@ -171,6 +180,13 @@ def available_bytes(device: torch.device) -> int:
     return _mem_available()
 
 
+def host_bytes(device: torch.device) -> int | None:
+    """Memory outside `device` that a plan may put L-BFGS's history in: on a GPU, the host's
+    available memory; None on the CPU (the history is in the host's memory anyway) and on Apple's
+    GPUs (which share it)."""
+    return _mem_available() if device.type == "cuda" else None
+
+
 def _mem_available() -> int:
     """Linux's estimate of the memory that can be allocated without swapping; elsewhere the free pages."""
     try:
@@ -197,13 +213,17 @@ class LevelPlan:
     history: int
     """L-BFGS history pairs (the optimiser's memory)."""
     peak_bytes: int
-    """Predicted peak memory."""
+    """Predicted peak memory on the device."""
     seconds: float
     """Predicted time on this machine's 2 CPU cores."""
+    host_bytes: int = 0
+    """Memory L-BFGS's history and vectors take in the host's memory, where the plan puts them there
+    (a GPU's level that keeps its full history that way); 0: they are on the device."""
 
     def describe(self) -> str:
         layout = "whole" if self.block is None else f"{self.blocks} blocks of {self.block} px"
-        return (f"{self.width}x{self.height}, {self.iterations} iterations, {layout}, history {self.history}, "
+        where = f" in host memory ({format_bytes(self.host_bytes)})" if self.host_bytes else ""
+        return (f"{self.width}x{self.height}, {self.iterations} iterations, {layout}, history {self.history}{where}, "
                 f"peak {format_bytes(self.peak_bytes)}, about {_clock(self.seconds)}")
 
 
@@ -232,67 +252,82 @@ class Plan:
 
 def plan_level(
     width: int, height: int, iterations: int, budget: int, config: TransferConfig = _DEFAULTS,
-    block: int | None = None,
+    block: int | None = None, host_budget: int | None = None,
 ) -> LevelPlan | None:
     """The plan of one `width` x `height` level within `budget` bytes, None if nothing fits.
 
     With `block` None: the longest history (from `config.history_size` down to `MIN_HISTORY`) with
     which the level runs whole, or else in the fewest blocks that fit, no smaller than
     `PREFERRED_BLOCK` px (`MIN_BLOCK` with the shortest history), and on the CPU no larger than
-    `CPU_MAX_BLOCK`. With `block`: in blocks of that side wherever the level is larger."""
+    `CPU_MAX_BLOCK`. With `block`: in blocks of that side wherever the level is larger.
+
+    `host_budget`: memory outside the device (a GPU's host: `host_bytes`), None where there is none.
+    Each history is tried on the device, then, where it fits there, in the host's memory with L-BFGS's
+    vectors, before a shorter one: a step then copies the gradient to the host and the step back."""
     pixels, longest = width * height, max(width, height)
     # L-BFGS stores a pair from its second iteration on: a level of n iterations holds n - 1 at most.
-    full = min(config.history_size, max(iterations - 1, 1)) if config.optimizer == "lbfgs" else 1
+    lbfgs = config.optimizer == "lbfgs"
+    full = min(config.history_size, max(iterations - 1, 1)) if lbfgs else 1
     # The arithmetic the run will have: 'auto' is fp32 on hardware without native bf16.
     device = resolve_device(config.device)
     precision = "bf16" if compute_dtype(config.precision, device) == torch.bfloat16 else "fp32"
     rate = SECONDS_PER_PIXEL[precision]
     margin = halo([*config.content_layers, *config.style_layers])
 
-    def whole(history: int) -> LevelPlan:
-        peak = FIXED_BYTES + (ACTIVATION_BYTES + HISTORY_BYTES * history) * pixels
-        return LevelPlan(width, height, iterations, None, 1, history, peak, rate * pixels * (iterations + 1))
+    def on_host(history: int) -> int:  # bytes L-BFGS takes in the host's memory: the pairs and 4 vectors
+        return (HISTORY_BYTES * history + 2 * OPTIMISER_BYTES) * pixels
 
-    def tiled(history: int, side: int) -> LevelPlan:
+    def whole(history: int, host: bool) -> LevelPlan:
+        kept = ACTIVATION_BYTES + (0 if host else HISTORY_BYTES * history)
+        return LevelPlan(width, height, iterations, None, 1, history, FIXED_BYTES + kept * pixels,
+                         rate * pixels * (iterations + 1), on_host(history) if host else 0)
+
+    def tiled(history: int, host: bool, side: int) -> LevelPlan:
         rows, columns = _crops(height, side, margin), _crops(width, side, margin)
         crop = CROP_BYTES[precision] * max(rows) * max(columns)
-        peak = TILED_FIXED_BYTES + (IMAGE_BYTES + HISTORY_BYTES * history) * pixels + crop
+        kept = IMAGE_BYTES - OPTIMISER_BYTES if host else IMAGE_BYTES + HISTORY_BYTES * history
         seconds = rate * sum(rows) * sum(columns) * (2 * iterations + 1)
-        return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history, peak, seconds)
+        return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history,
+                         TILED_FIXED_BYTES + kept * pixels + crop, seconds, on_host(history) if host else 0)
 
     def side_of(count: int) -> int:  # the block side that cuts the longest side into `count` blocks
         return ALIGN * math.ceil(longest / count / ALIGN)
 
     histories = sorted({full, *(h for h in (full // 2, full // 4, MIN_HISTORY) if MIN_HISTORY <= h < full)},
                        reverse=True)
-    if block is not None:
-        if block >= longest:
-            return next((plan for h in histories if (plan := whole(h)).peak_bytes <= budget), None)
-        return next((plan for h in histories if (plan := tiled(h, block)).peak_bytes <= budget), None)
-    for history in histories:
-        if (plan := whole(history)).peak_bytes <= budget:
+
+    def fit(history: int, host: bool) -> LevelPlan | None:
+        """Whole, or in `block` px blocks, or in the fewest blocks that fit."""
+        if block is not None:
+            plan = whole(history, host) if block >= longest else tiled(history, host, block)
+            return plan if plan.peak_bytes <= budget else None
+        if (plan := whole(history, host)).peak_bytes <= budget:
             return plan
         smallest = MIN_BLOCK if history == histories[-1] else PREFERRED_BLOCK
         most = max(2, longest // smallest)  # more blocks than this would be smaller than `smallest`
-        if tiled(history, side_of(most)).peak_bytes > budget:
-            continue
+        if tiled(history, host, side_of(most)).peak_bytes > budget:
+            return None
         fewest = min(max(2, math.ceil(longest / CPU_MAX_BLOCK)), most) if device.type == "cpu" else 2
-        more = most  # bisect for the fewest blocks that fit (the peak falls as they grow)
-        while fewest < more:
-            middle = (fewest + more) // 2
-            if tiled(history, side_of(middle)).peak_bytes <= budget:
-                more = middle
+        while fewest < most:  # bisect for the fewest blocks that fit (the peak falls as they grow)
+            middle = (fewest + most) // 2
+            if tiled(history, host, side_of(middle)).peak_bytes <= budget:
+                most = middle
             else:
                 fewest = middle + 1
-        return tiled(history, side_of(fewest))
-    return None
+        return tiled(history, host, side_of(fewest))
+
+    # Each history on the device first, then in the host's memory where it fits there.
+    places = [(history, host) for history in histories for host in (False, True)
+              if not host or (lbfgs and host_budget is not None and on_host(history) <= host_budget)]
+    return next((plan for history, host in places if (plan := fit(history, host)) is not None), None)
 
 
 def plan_run(
-    config: TransferConfig, shapes: Sequence[tuple[int, int, int]], budget: int
+    config: TransferConfig, shapes: Sequence[tuple[int, int, int]], budget: int, host_budget: int | None = None
 ) -> Plan:
     """The plan of a run whose levels are `shapes` (width, height, iterations), coarsest first,
-    within `budget` bytes, with `config.tile_size` forcing blocks of that side.
+    within `budget` bytes (and `host_budget`: see `plan_level`), with `config.tile_size` forcing
+    blocks of that side.
 
     Raises:
         ConfigError: the finest level does not fit even in the smallest blocks; names the largest
@@ -300,10 +335,10 @@ def plan_run(
     """
     levels = []
     for width, height, iterations in shapes:
-        level = plan_level(width, height, iterations, budget, config, config.tile_size)
+        level = plan_level(width, height, iterations, budget, config, config.tile_size, host_budget)
         if level is None:
             width, height = shapes[-1][:2]
-            largest = largest_planned_side(budget, (width, height), config)
+            largest = largest_planned_side(budget, (width, height), config, host_budget)
             fix = f"the largest --size that fits is {largest}" if largest else "no size fits"
             raise ConfigError(
                 f"a {width}x{height} output does not fit in the memory budget of {format_bytes(budget)}, not even "
@@ -320,19 +355,26 @@ def _crops(length: int, size: int, margin: int) -> list[int]:
     return [min(length, end + margin) - max(0, start - margin) for start, end in zip(cuts, cuts[1:], strict=False)]
 
 
-def largest_planned_side(budget: int, aspect: tuple[int, int], config: TransferConfig = _DEFAULTS) -> int:
-    """The largest `size` (longest side, px) whose finest level `plan_level` fits in `budget`, in
-    blocks where needed, with an L-BFGS history of at least `MIN_HISTORY` pairs, for an image of
-    `aspect` (width, height); 0 if none."""
+def largest_planned_side(
+    budget: int, aspect: tuple[int, int], config: TransferConfig = _DEFAULTS, host_budget: int | None = None
+) -> int:
+    """The largest `size` (longest side, px) whose finest level `plan_level` fits in `budget` (and
+    `host_budget`), in blocks where needed, with an L-BFGS history of at least `MIN_HISTORY` pairs,
+    for an image of `aspect` (width, height); 0 if none."""
     iterations = max(config.iterations, MIN_HISTORY + 1)
+
+    def fits(side: int) -> bool:
+        return plan_level(*longest_side(aspect, side), iterations, budget, config, config.tile_size,
+                          host_budget) is not None
+
     low, high = 0, 1
-    while plan_level(*longest_side(aspect, high), iterations, budget, config, config.tile_size) is not None:
+    while fits(high):
         low, high = high, high * 2
         if high > 2**20:
             return low
     while high - low > 1:
         middle = (low + high) // 2
-        if plan_level(*longest_side(aspect, middle), iterations, budget, config, config.tile_size) is not None:
+        if fits(middle):
             low = middle
         else:
             high = middle

@@ -73,11 +73,12 @@ def optimize(
     iterations: int,
     config: TransferConfig,
     callback: ProgressCallback | None = None,
+    history_device: torch.device | None = None,
 ) -> torch.Tensor:
     """Minimise `objective` over the pixels, starting from `init` (1, 3, H, W), with the optimiser
     settings of `config` (optimizer, lr, history_size, average_iterates, early_stop). `init` is
     optimised in place and, clamped, is the result (a print-size image is not copied): pass a tensor
-    you do not need again.
+    you do not need again. L-BFGS keeps its history on `history_device` (by default `init`'s).
 
     Pixels are optimised unconstrained and clamped to [0, 1] only in the returned image and in
     progress events (clamping inside would corrupt L-BFGS's curvature estimates).
@@ -89,7 +90,7 @@ def optimize(
     image = init.detach().requires_grad_(True)  # optimised in place: no second image-sized copy
     opt: LBFGS | torch.optim.Adam
     if config.optimizer == "lbfgs":
-        opt = LBFGS(image, lr=config.lr, history_size=config.history_size)
+        opt = LBFGS(image, lr=config.lr, history_size=config.history_size, device=history_device)
     else:
         opt = torch.optim.Adam([image], lr=config.lr)
     average = _IterateAverage(image) if config.average_iterates and config.optimizer == "adam" else None
@@ -182,10 +183,16 @@ class LBFGS:
     one, the direction, and during the update two more (q and r), plus the history pairs: 5 vectors.
     This keeps 2 (the previous gradient and the direction), and turns them into the new history pair
     in place (y = g - g_prev, s = t d), reusing the buffers of a pair that leaves the history.
+
+    They live on `device`, by default the image's. Another (the host's memory, for a GPU that cannot
+    hold them beside a print-size level) costs two copies a step: the gradient there, the step back.
     """
 
-    def __init__(self, image: torch.Tensor, lr: float = 1.0, history_size: int = 100) -> None:
+    def __init__(
+        self, image: torch.Tensor, lr: float = 1.0, history_size: int = 100, device: torch.device | None = None
+    ) -> None:
         self.image, self.lr, self.history_size = image, lr, history_size
+        self.device = image.device if device is None else device
         self.pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # (s, y, 1 / y.s), oldest first
         self.direction: torch.Tensor | None = None
         self.previous: torch.Tensor | None = None  # the last step's gradient
@@ -200,7 +207,7 @@ class LBFGS:
         """Evaluate the loss and gradient with `closure` and move the image one step."""
         closure()
         assert self.image.grad is not None
-        gradient = self.image.grad.detach().flatten()
+        gradient = self.image.grad.detach().flatten().to(self.device)
         spare: list[torch.Tensor] = []  # image-sized buffers free for reuse
         if self.direction is None or self.previous is None:
             self.direction = gradient.neg()
@@ -222,7 +229,7 @@ class LBFGS:
             self.step_size = self.lr
         if gradient.dot(self.direction).item() <= 1:  # torch's test (tolerance_change -1): skip an uphill step
             with torch.no_grad():
-                self.image.add_(self.direction.view_as(self.image), alpha=self.step_size)
+                self.image.add_(self.direction.view_as(self.image).to(self.image.device), alpha=self.step_size)
 
     def _direction(self, gradient: torch.Tensor, spare: list[torch.Tensor]) -> torch.Tensor:
         """The two-loop recursion: -H g, with H the inverse Hessian the history pairs estimate."""

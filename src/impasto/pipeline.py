@@ -23,7 +23,7 @@ from .config import INIT_MODES, PAPER_STYLE_LAYERS, TransferConfig, equal_weight
 from .device import compute_dtype, prepare_device, resolve_device
 from .errors import ConfigError, ImageError, OptimizationError, OutOfMemory
 from .images import ImageSource, load_image, longest_side, resize_longest, to_pil, to_tensor
-from .memory import LevelPlan, Plan, available_bytes, plan_level, plan_run
+from .memory import LevelPlan, Plan, available_bytes, host_bytes, plan_level, plan_run
 from .objective import Objective, StyleImage
 from .optimize import Progress, ProgressCallback, optimize
 from .tiled import ALIGN, TiledObjective
@@ -281,7 +281,7 @@ def _optimise(
                 objective = _objective(vgg, current, config, planned, relay, terms)
                 current = current.targets_taken()
                 image = optimize(objective, image, iterations - done, config.replace(history_size=planned.history),
-                                 relay)
+                                 relay, torch.device("cpu") if planned.host_bytes else None)
                 break
             except OutOfMemory as error:
                 smaller = _smaller(planned, config)
@@ -310,7 +310,8 @@ def _plan(
     style_layers = list(config.style_layers) if config.beta > 0 else []
     stages = _schedule(config, shape, [*content_layers, *style_layers])
     budget = config.memory_budget or available_bytes(device)
-    return stages, plan_run(config, [(shape(side)[1], shape(side)[0], count) for side, count in stages], budget)
+    shapes = [(shape(side)[1], shape(side)[0], count) for side, count in stages]
+    return stages, plan_run(config, shapes, budget, host_bytes(device))
 
 
 def _shape_of(size: tuple[int, int], side: int) -> tuple[int, int]:
@@ -342,8 +343,10 @@ def _smaller(planned: LevelPlan, config: TransferConfig) -> LevelPlan | None:
     side = (planned.block or max(planned.width, planned.height)) // 2 // ALIGN * ALIGN
     if side < ALIGN:
         return None
-    return plan_level(planned.width, planned.height, planned.iterations, 2**62, config.replace(
+    smaller = plan_level(planned.width, planned.height, planned.iterations, 2**62, config.replace(
         history_size=planned.history), side)
+    # The history stays where the plan put it.
+    return None if smaller is None else dataclasses.replace(smaller, host_bytes=planned.host_bytes)
 
 
 class _Relay:

@@ -56,7 +56,7 @@ Settings = Annotated[ServerSettings, Depends(server)]
 @router.get("/options", summary="Presets, default settings, limits and bundled examples")
 def options(request: Request, settings: Settings) -> dict[str, Any]:
     """What the page needs to build its controls; nothing in it is hard-coded in the page."""
-    budget = request.app.state.memory_budget
+    budget, host = request.app.state.memory_budget, request.app.state.host_budget
     return {
         "presets": presets(),
         "defaults": editable_defaults(),
@@ -67,7 +67,9 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
             "max_pixels": settings.max_pixels,
             "max_queue": settings.max_queue,
             "memory_budget_bytes": budget,
-            "max_run_pixels": {name: _planned_pixels(budget, TransferConfig.from_preset(name)) for name in PRESETS},
+            "max_run_pixels": {
+                name: _planned_pixels(budget, host, TransferConfig.from_preset(name)) for name in PRESETS
+            },
             "formats": sorted(set(FORMATS.values())),
         },
         "devices": [str(device) for device in request.app.state.manager.devices],
@@ -104,7 +106,7 @@ def create_job(
     photo = read_image(content, "photo", limits.max_upload_bytes, limits.max_pixels)
     painting = read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
     _check_layers(config, photo.size, painting.size)
-    _check_memory(config, photo.size, painting.size, request.app.state.memory_budget)
+    _check_memory(config, photo.size, painting.size, request.app.state.memory_budget, request.app.state.host_budget)
     config = config.replace(memory_budget=request.app.state.memory_budget)  # the run plans its blocks in it
     try:
         job = jobs.submit(
@@ -255,21 +257,26 @@ def _check_layers(config: TransferConfig, photo: tuple[int, int], painting: tupl
             )
 
 
-def _planned_pixels(budget: int, config: TransferConfig) -> int:
-    """The most output pixels the memory planner fits in `budget` (at 4:3, in blocks where needed)."""
-    width, height = longest_side((4, 3), largest_planned_side(budget, (4, 3), config))
+def _planned_pixels(budget: int, host: int | None, config: TransferConfig) -> int:
+    """The most output pixels the memory planner fits in `budget` and `host` (at 4:3, in blocks where needed)."""
+    width, height = longest_side((4, 3), largest_planned_side(budget, (4, 3), config, host))
     return width * height
 
 
-def _check_memory(config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int], budget: int) -> None:
-    """Refuse a run that does not fit the budget even in blocks (the memory planner's), naming the
-    largest size that fits. `photo` and `painting` are the images' own sizes."""
+def _check_memory(
+    config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int], budget: int, host: int | None
+) -> None:
+    """Refuse a run that does not fit the budget (and `host`, the memory outside a GPU) even in blocks
+    (the memory planner's), naming the largest size that fits. `photo` and `painting` are the images'
+    own sizes."""
     output = longest_side(photo, config.size)
     style = longest_side(painting, _painting_side(config, config.size))
-    if plan_level(*max(output, style, key=lambda shape: shape[0] * shape[1]), 1, budget, config) is not None:
+    largest = max(output, style, key=lambda shape: shape[0] * shape[1])
+    if plan_level(*largest, 1, budget, config, host_budget=host) is not None:
         return
     scale = config.style_scales(1)[0]
-    fits = min(largest_planned_side(budget, photo, config), int(largest_planned_side(budget, painting, config) / scale))
+    fits = min(largest_planned_side(budget, photo, config, host),
+               int(largest_planned_side(budget, painting, config, host) / scale))
     way_out = f"the largest size that fits is {fits}" if fits else "no size fits: free some memory"
     raise ConfigError(
         f"size {config.size} does not fit in the {budget / 2**30:.1f} GiB a run may use here, not even in blocks: "

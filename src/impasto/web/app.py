@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..device import resolve_device
 from ..errors import ImpastoError
-from ..memory import available_bytes
+from ..memory import available_bytes, host_bytes
 from .api import router
 from .guard import Guard
 from .jobs import JobManager
@@ -66,6 +66,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.settings, app.state.manager = settings, manager
     app.state.memory_budget = _memory_budget(settings, devices)
+    app.state.host_budget = _host_budget(devices)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/", lambda: FileResponse(STATIC / "index.html"), include_in_schema=False)
@@ -85,6 +86,14 @@ def _memory_budget(settings: ServerSettings, devices: list[torch.device]) -> int
     if settings.memory_budget_mb is not None:
         return int(settings.memory_budget_mb * 2**20)
     return min(available_bytes(device) for device in devices)
+
+
+def _host_budget(devices: list[torch.device]) -> int | None:
+    """Memory outside the GPUs that a run's plan may put L-BFGS's history in (`plan_level`): this
+    machine's available memory, shared by the workers; None unless every worker has a GPU."""
+    if not all(device.type == "cuda" for device in devices):
+        return None
+    return (host_bytes(devices[0]) or 0) // len(devices)
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

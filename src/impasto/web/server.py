@@ -19,7 +19,7 @@ def serve(settings: ServerSettings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     devices = ", ".join(str(device) for device in app.state.manager.devices)
-    largest = largest_planned_side(app.state.memory_budget, (4, 3))
+    largest = largest_planned_side(app.state.memory_budget, (4, 3), host_budget=app.state.host_budget)
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     link = f"http://{host}:{settings.port}/" + (f"?token={settings.token}" if settings.token else "")
     logging.getLogger("impasto.web").info(
