@@ -49,8 +49,8 @@ than `CPU_MAX_BLOCK`, where larger crops cost more a pixel), and refuses a size 
 not fit even in `MIN_BLOCK` px blocks with `MIN_HISTORY` pairs, naming the largest that does. On a
 GPU, a history the device cannot hold goes, with L-BFGS's two vectors (`OPTIMISER_BYTES`), to the
 host's memory where it fits there, before the planner shortens it: the GPU then keeps 24 bytes a
-pixel less than `IMAGE_BYTES` and no history, at the cost of two image-sized copies a step (not
-measured: no GPU was at hand when this was written). Its
+pixel less than `IMAGE_BYTES` and no history, at the cost of two image-sized copies a step and of
+L-BFGS's arithmetic on the host's CPU (not measured: no GPU was at hand when this was written). Its
 times are those of this 2-core CPU (`SECONDS_PER_PIXEL`: one iteration of an untiled pixel, with
 the measured costs of a level's targets and of blocks).
 """
