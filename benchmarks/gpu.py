@@ -2,6 +2,9 @@
 the peak GPU memory torch allocated beside the plan's prediction and the budget.
 
     python benchmarks/gpu.py --content photo.jpg --style painting.jpg 4096:auto 8192:16G --out out/gpu
+
+A budget too small for the full L-BFGS history on the GPU (8192:6G on an H200) plans it in the
+host's memory.
 """
 
 from __future__ import annotations
@@ -51,9 +54,10 @@ def main() -> None:
         plan = plan_transfer(args.content, config)
         finest = plan.levels[-1]
         layout = "whole" if finest.block is None else f"{finest.blocks} blocks of {finest.block} px"
+        history = f"history {finest.history}" + (" in host memory" if finest.host_bytes else "")
         image, seconds, peak = timed(args.content, args.style, config)
         print(f"| {finest.width}x{finest.height} | {format_bytes(plan.budget)} | {len(plan.levels)} levels, finest "
-              f"{layout}, history {finest.history} | {format_bytes(plan.peak_bytes)} | {format_bytes(peak)} | "
+              f"{layout}, {history} | {format_bytes(plan.peak_bytes)} | {format_bytes(peak)} | "
               f"{seconds:.1f} s |", flush=True)
         height, width = image.shape[-2:]
         save_image(image[..., height // 2 - 384: height // 2 + 384, width // 2 - 512: width // 2 + 512],

@@ -64,10 +64,10 @@ def test_the_history_may_live_in_the_hosts_memory(image_device: str) -> None:
         return made[-1]
 
     ours = _run(make, 30, seed=5, device=image_device)
-    plain = _run(lambda x: LBFGS(x, lr=0.8, history_size=5), 30, seed=5)
+    plain = _run(lambda x: LBFGS(x, lr=0.8, history_size=5), 30, seed=5, device=image_device)
     for step, (a, b) in enumerate(zip(ours, plain, strict=True), 1):
         assert a.device.type == image_device
-        assert torch.allclose(a.cpu(), b, rtol=1e-9, atol=1e-9), f"step {step}: {(a.cpu() - b).abs().max().item()}"
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-9), f"step {step}: {(a - b).abs().max().item()}"
     opt = made[0]
     assert len(opt.pairs) == 5 and opt.direction is not None and opt.previous is not None
     assert {t.device.type for s, y, _ in opt.pairs for t in (s, y)} | {opt.direction.device.type,
