@@ -91,9 +91,10 @@ def _memory_budget(settings: ServerSettings, devices: list[torch.device]) -> int
 def _host_budget(devices: list[torch.device]) -> int | None:
     """Memory outside the GPUs that a run's plan may put L-BFGS's history in (`plan_level`): this
     machine's available memory, shared by the workers; None unless every worker has a GPU."""
-    if not all(device.type == "cuda" for device in devices):
+    host = host_bytes(devices[0])
+    if host is None or any(device.type != "cuda" for device in devices):
         return None
-    return (host_bytes(devices[0]) or 0) // len(devices)
+    return host // len(devices)
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
