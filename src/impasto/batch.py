@@ -12,14 +12,12 @@ nothing here parses option values: the caller turns an item's options (CLI long 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import glob
 import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .config import TransferConfig
 from .errors import ConfigError, ImageError, ImpastoError
+from .files import atomic_file
 from .images import read_metadata, save_image
 from .pipeline import run_metadata
 
@@ -293,18 +292,10 @@ def save_result(item: Item, image: Any, config: TransferConfig) -> None:
 
 
 def write_index(path: Path, entries: Iterable[Mapping[str, Any]]) -> None:
-    """The results as JSON lines, written atomically (a temporary file renamed into place)."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            for entry in entries:
-                file.write(json.dumps(entry, sort_keys=True) + "\n")
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    """The results as JSON lines, written atomically."""
+    with atomic_file(path, "w", encoding="utf-8") as file:
+        for entry in entries:
+            file.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
 def contact_sheet(items: Sequence[Item], path: Path, cell: int = 192) -> None:

@@ -24,6 +24,7 @@ import torch
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import ImageError
+from .files import atomic_file
 
 __all__ = [
     "BIT_DEPTHS",
@@ -223,21 +224,13 @@ def save_image(
     out = Path(path)
     extension = out.suffix.lower()
     check_bit_depth(out, bit_depth)
-    descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=extension)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            if bit_depth == 16:
-                if isinstance(image, Image.Image):
-                    raise ImageError("a 16-bit file is written from a float tensor, not from an 8-bit PIL image")
-                _save_16_bit(image, file, extension, metadata, dpi)
-            else:
-                _save_8_bit(image if isinstance(image, Image.Image) else to_pil(image), file, extension, metadata, dpi)
-        os.chmod(temporary, _new_file_mode())  # mkstemp makes it private (0600); give it a normal file's mode
-        os.replace(temporary, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with atomic_file(out) as file:
+        if bit_depth == 16:
+            if isinstance(image, Image.Image):
+                raise ImageError("a 16-bit file is written from a float tensor, not from an 8-bit PIL image")
+            _save_16_bit(image, file, extension, metadata, dpi)
+        else:
+            _save_8_bit(image if isinstance(image, Image.Image) else to_pil(image), file, extension, metadata, dpi)
 
 
 def check_bit_depth(path: str | os.PathLike, bit_depth: int) -> None:
@@ -309,13 +302,6 @@ def _save_16_bit(
     if text is not None:
         extra.append((b"tEXt", METADATA_KEY.encode() + b"\x00" + text.encode("latin-1")))
     png.write_chunks(file, [chunks[0], *extra, *chunks[1:]])  # after IHDR, before the image data
-
-
-def _new_file_mode() -> int:
-    """The mode a newly created file gets under the current umask (0644 under the usual 022)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

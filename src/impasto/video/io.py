@@ -28,6 +28,7 @@ import av.error
 from PIL import Image
 
 from ..errors import ImageError
+from ..files import atomic_path
 
 __all__ = ["OUTPUT_FORMATS", "Clip", "check_video_output", "open_clip", "read_frames", "write_video"]
 
@@ -165,33 +166,25 @@ def write_video(
     first = next(images, None)
     if first is None:
         raise ImageError("no frames to write")
-    descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
-    os.close(descriptor)
-    try:
-        with av.open(temporary, "w") as container, contextlib.ExitStack() as inputs:
-            # Every stream is added before the first packet is written: the header lists them.
-            video = cast(av.VideoStream, container.add_stream(OUTPUT_FORMATS[extension], rate=clip.rate))
-            video.width, video.height, video.pix_fmt = first.width, first.height, "yuv420p"
-            video.codec_context.time_base = clip.time_base
-            video.options = {"crf": "18"} if extension != ".webm" else {"crf": "30", "b": "0"}
-            audio = None
-            if clip.audio:
-                source = inputs.enter_context(av.open(clip.path, "r"))
-                audio = _AudioCopy(container, source, extension)
-            for image, pts in zip(itertools.chain([first], images), timestamps, strict=True):
-                frame = av.VideoFrame.from_image(image)
-                frame.pts, frame.time_base = pts - timestamps[0], clip.time_base
-                container.mux(video.encode(frame))
-            container.mux(video.encode(None))
-            if audio is not None:
-                offset = float(timestamps[0] * clip.time_base)
-                audio.copy(offset, None if duration is None else start + duration)
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with atomic_path(out) as temporary, av.open(str(temporary), "w") as container, \
+            contextlib.ExitStack() as inputs:
+        # Every stream is added before the first packet is written: the header lists them.
+        video = cast(av.VideoStream, container.add_stream(OUTPUT_FORMATS[extension], rate=clip.rate))
+        video.width, video.height, video.pix_fmt = first.width, first.height, "yuv420p"
+        video.codec_context.time_base = clip.time_base
+        video.options = {"crf": "18"} if extension != ".webm" else {"crf": "30", "b": "0"}
+        audio = None
+        if clip.audio:
+            source = inputs.enter_context(av.open(clip.path, "r"))
+            audio = _AudioCopy(container, source, extension)
+        for image, pts in zip(itertools.chain([first], images), timestamps, strict=True):
+            frame = av.VideoFrame.from_image(image)
+            frame.pts, frame.time_base = pts - timestamps[0], clip.time_base
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        if audio is not None:
+            offset = float(timestamps[0] * clip.time_base)
+            audio.copy(offset, None if duration is None else start + duration)
 
 
 class _AudioCopy:
@@ -231,9 +224,3 @@ class _AudioCopy:
                 self.container.mux(self.target.encode(frame))
         if not self.copying:
             self.container.mux(self.target.encode(None))
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask

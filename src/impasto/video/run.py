@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from PIL import Image
 from ..color import luminance
 from ..config import TransferConfig
 from ..errors import ConfigError, ImageError
+from ..files import atomic_file
 from ..images import ImageSource, load_image, longest_side, save_image, to_tensor
 from ..optimize import Progress
 from ..pipeline import transfer
@@ -261,10 +261,8 @@ class _Run:
         first, second = (load_image(self.work / "input" / f"{i:06d}.png", 10**9, "frame") for i in (index, other))
         flow, mask = flow_and_mask(first, second, self.video.flow)
         path.parent.mkdir(exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        with os.fdopen(descriptor, "wb") as file:
+        with atomic_file(path) as file:
             np.savez(file, flow=flow, mask=mask)
-        os.replace(temporary, path)
         return flow, mask
 
     def _frame_path(self, pass_: int, index: int) -> Path:
@@ -279,10 +277,8 @@ class _Run:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(descriptor, "w") as file:
+    with atomic_file(path, "w", encoding="utf-8") as file:
         json.dump(data, file)
-    os.replace(temporary, path)
 
 
 def _digest(image: ImageSource) -> str:
