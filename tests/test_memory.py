@@ -1,48 +1,42 @@
-"""The memory model: a straight line in the output's pixels, its history term, and its inverse."""
+"""The memory a run may take: a budget bounds the whole process, so what it holds already is counted."""
 
-import pytest
 import torch
 
 from impasto.config import TransferConfig
-from impasto.images import longest_side
-from impasto.memory import (
-    ACTIVATION_BYTES,
-    FIXED_BYTES,
-    HISTORY_BYTES,
-    available_bytes,
-    estimate_peak_bytes,
-    largest_side_that_fits,
-    pixel_bytes,
-    pixels_that_fit,
-)
+from impasto.memory import NETWORK_BYTES, available_bytes, process_bytes, resolve_runtime, seconds_per_pixel
+
+GiB = 2**30
 
 
-def test_the_estimate_is_fixed_plus_per_pixel() -> None:
-    full_history = TransferConfig(iterations=105, levels=1, history_size=100)
-    assert pixel_bytes(full_history) == ACTIVATION_BYTES + HISTORY_BYTES * 100
-    assert estimate_peak_bytes(512, 384, full_history) == FIXED_BYTES + pixel_bytes(full_history) * 512 * 384
-    assert 1390 * 2**20 < estimate_peak_bytes(512, 384, full_history) < 1.1 * 1390 * 2**20  # measured: 1390 MiB
+def test_a_budget_counts_what_the_process_holds_and_the_network_to_load() -> None:
+    config = TransferConfig(memory_budget=4 * GiB, device="cpu")
+    before = resolve_runtime(config, network_held=False, held=GiB)
+    assert before.held == GiB + NETWORK_BYTES and before.budget == 3 * GiB - NETWORK_BYTES
+    after = resolve_runtime(config, network_held=True, held=GiB)
+    assert after.held == GiB and after.budget == 3 * GiB
 
 
-def test_the_history_term_follows_the_optimiser() -> None:
-    assert pixel_bytes(TransferConfig(iterations=10)) == ACTIVATION_BYTES + HISTORY_BYTES * 10
-    assert pixel_bytes(TransferConfig(iterations=500, history_size=1000)) == ACTIVATION_BYTES + HISTORY_BYTES * 500
-    assert pixel_bytes(TransferConfig(optimizer="adam", iterations=500)) == ACTIVATION_BYTES + HISTORY_BYTES
+def test_the_process_is_measured_where_no_holding_is_given() -> None:
+    held = process_bytes(torch.device("cpu"))
+    ballast = torch.ones(64 * 2**20, dtype=torch.uint8)  # 64 MiB, touched
+    assert process_bytes(torch.device("cpu")) >= held + 60 * 2**20
+    runtime = resolve_runtime(TransferConfig(memory_budget=64 * GiB, device="cpu"), network_held=True)
+    assert 64 * GiB - runtime.budget >= held + 60 * 2**20
+    del ballast
 
 
-@pytest.mark.parametrize("aspect", [(4, 3), (3, 4), (1, 1), (1000, 10), (7, 5)])
-@pytest.mark.parametrize("budget_mb", [150, 512, 4096, 80_000])
-def test_the_largest_side_that_fits_fits_and_one_more_does_not(aspect, budget_mb) -> None:
-    budget = budget_mb * 2**20
-    side = largest_side_that_fits(budget, aspect)
-    assert side > 0
-    assert estimate_peak_bytes(*longest_side(aspect, side)) <= budget
-    assert estimate_peak_bytes(*longest_side(aspect, side + 1)) > budget
+def test_a_budget_smaller_than_the_process_leaves_the_run_nothing() -> None:
+    assert resolve_runtime(TransferConfig(memory_budget=2**20, device="cpu"), network_held=False).budget == 0
 
 
-def test_a_budget_under_the_fixed_part_fits_nothing() -> None:
-    assert pixels_that_fit(FIXED_BYTES) == 0 and largest_side_that_fits(FIXED_BYTES // 2, (4, 3)) == 0
-
-
-def test_the_cpu_has_some_memory_free() -> None:
+def test_without_a_budget_the_run_may_take_what_is_free() -> None:
+    runtime = resolve_runtime(TransferConfig(device="cpu"), network_held=True)
+    assert runtime.device == torch.device("cpu") and runtime.host_budget is None
+    assert abs(runtime.budget - available_bytes(torch.device("cpu"))) < GiB
     assert 2**27 < available_bytes(torch.device("cpu")) < 2**50
+
+
+def test_times_are_estimated_only_where_the_device_was_measured() -> None:
+    cpu = resolve_runtime(TransferConfig(device="cpu", precision="bf16"), network_held=True)
+    rate, measured_on = seconds_per_pixel(cpu)
+    assert rate > 0 and measured_on is not None and "CPU threads" in measured_on

@@ -15,11 +15,12 @@ import torch
 from PIL import Image, ImageCms
 
 import impasto
-from impasto import pipeline
+from impasto import levels, memory
 from impasto.cli import main
 from impasto.config import TransferConfig
+from impasto.errors import Interrupted
 from impasto.images import save_image
-from impasto.memory import ACTIVATION_BYTES, FIXED_BYTES
+from impasto.memory import ACTIVATION_BYTES, FIXED_BYTES, NETWORK_BYTES
 from impasto.objective import Objective
 from impasto.pipeline import plan_transfer, transfer
 from impasto.tiled import TiledObjective
@@ -59,6 +60,21 @@ def test_no_finished_iteration_image_is_kept_while_blocks_are_computed(content_p
     assert len(finished) == 4 and len(alive) == 8 + 2 * 18 and not any(alive)
 
 
+def test_a_stop_asked_at_a_block_takes_effect_within_the_iteration(content_path, style_path) -> None:
+    """Cancelling a print-size run must not wait for the rest of an iteration's blocks (minutes)."""
+    seen: list[tuple[int, int, int]] = []
+
+    def on_progress(event: impasto.Progress) -> bool:
+        seen.append((event.level, event.step, event.block))
+        return event.level == 2 and event.block == 3  # stop at the third block of level 2's first step
+
+    with pytest.raises(Interrupted) as stopped:
+        transfer(content_path, style_path, SHORT.replace(tile_size=32), on_progress)
+    assert seen[-1] == (2, 2, 3)  # no block after the one that said stop
+    assert stopped.value.step == 2 and stopped.value.image is not None  # level 1's two steps
+    assert stopped.value.image.shape == (1, 3, 72, 96)
+
+
 def test_a_level_out_of_memory_is_redone_in_smaller_blocks(content_path, style_path, monkeypatch) -> None:
     blocks_used: list[int | None] = []
     original_whole, original_tiled = Objective.evaluate, TiledObjective.evaluate
@@ -87,13 +103,14 @@ def test_a_level_out_of_memory_is_redone_in_smaller_blocks(content_path, style_p
 def test_a_history_planned_in_host_memory_is_kept_there(content_path, style_path, monkeypatch) -> None:
     """A GPU's plan, with the CPU's memory standing in for its host's: the finest level, whole, fits
     the budget only without its history, which the optimiser then keeps in the host's memory."""
-    budget = FIXED_BYTES + ACTIVATION_BYTES * 96 * 72
-    monkeypatch.setattr(pipeline, "host_bytes", lambda device: 64 * 2**30)
+    budget = FIXED_BYTES + ACTIVATION_BYTES * 96 * 72 + NETWORK_BYTES  # for a process that holds nothing yet
+    monkeypatch.setattr(memory, "process_bytes", lambda device: 0)
+    monkeypatch.setattr(memory, "host_bytes", lambda device: 64 * 2**30)
     plan = plan_transfer(content_path, SHORT.replace(memory_budget=budget))
     assert [(level.block, level.host_bytes > 0) for level in plan.levels] == [(None, False), (None, True)]
     places: list[torch.device | None] = []
-    optimize = pipeline.optimize
-    monkeypatch.setattr(pipeline, "optimize", lambda *args: places.append(args[5]) or optimize(*args))
+    optimize = levels.optimize
+    monkeypatch.setattr(levels, "optimize", lambda *args: places.append(args[5]) or optimize(*args))
     image = transfer(content_path, style_path, SHORT.replace(memory_budget=budget)).image
     assert places == [None, torch.device("cpu")]
     assert torch.equal(image, transfer(content_path, style_path, SHORT).image)
@@ -105,7 +122,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys, content_pa
                  "--memory-budget", "4G", "--dry-run"])
     text = capsys.readouterr().out
     assert code == 0 and not out.exists()
-    assert "level 6/6: 4096x3072" in text and "blocks of" in text and "of a 4.0 GiB budget" in text
+    assert "level 6/6: 4096x3072" in text and "blocks of" in text and "within a budget of 4.0 GiB" in text
 
 
 def test_a_size_that_cannot_fit_is_refused_at_once(tmp_path, capsys, content_path, style_path) -> None:

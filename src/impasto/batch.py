@@ -288,7 +288,7 @@ def is_done(item: Item) -> bool:
 def save_result(item: Item, image: Any, config: TransferConfig) -> None:
     """Write an item's result atomically, with its settings and seed in the PNG, as `impasto transfer` does.
     `image` is (1, 3, H, W) in [0, 1]; `config` the settings of the run (its seed drawn)."""
-    save_image(image, item.output, run_metadata(config, config.iterations, **item.record))
+    save_image(image, item.output, run_metadata(config, config.iterations, True, **item.record))
 
 
 def write_index(path: Path, entries: Iterable[Mapping[str, Any]]) -> None:

@@ -1,12 +1,35 @@
-"""Choosing the compute device: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."""
+"""Choosing the compute device ('auto', 'cpu', 'cuda', 'cuda:N' or 'mps') and its arithmetic."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from .errors import DeviceError
 
-__all__ = ["available_devices", "compute_dtype", "prepare_device", "resolve_device"]
+__all__ = ["Runtime", "available_devices", "compute_dtype", "prepare_device", "resolve_device"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where a run computes, in which arithmetic, and how much memory it may take: resolved once from
+    its settings (`memory.resolve_runtime`) and handed to the planner, the network and the optimiser."""
+
+    device: torch.device
+    dtype: torch.dtype
+    """The network's arithmetic: float32 or bfloat16 (`compute_dtype`)."""
+    budget: int
+    """Bytes the run may take on `device` beyond what the process holds when it is planned."""
+    host_budget: int | None = None
+    """Bytes outside `device` that L-BFGS's history may take (a GPU's host); None where there is no second memory."""
+    held: int = 0
+    """Bytes of the memory budget taken before the run: what the process holds and the network still to load."""
+
+    @property
+    def precision(self) -> str:
+        """'bf16' or 'fp32': the key of the planner's measured constants."""
+        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
 
 
 def resolve_device(name: str) -> torch.device:

@@ -136,7 +136,7 @@ def _controls(content: ImageSource, styles: list[ImageSource], config: TransferC
 
 def _show(image: torch.Tensor, config: TransferConfig, callback: ProgressCallback | None = None) -> Result:
     """A panel that shows an image as it is (a mask, say)."""
-    return Result(image.expand(-1, 3, -1, -1), config)
+    return Result(image.expand(-1, 3, -1, -1), config, 0)
 
 
 FIGURES: dict[str, Callable[[ImageSource, list[ImageSource], TransferConfig], list[_Panel]]] = {

@@ -1,20 +1,25 @@
 """How much memory a style transfer needs, how much a device has, and the largest size that fits.
 
-A run's peak memory grows with its output pixels: the VGG-19 activations kept for the backward
+**The budget** (`--memory-budget`) bounds the whole process, as a container or a scheduler counts
+it: `resolve_runtime` takes off what the process holds when the run is planned (Python, torch, the
+decoded inputs; `process_bytes`) and the network still to be loaded (`NETWORK_BYTES`), and the run is
+planned in the rest. The figures below are the run's own, above the loaded network.
+
+A whole level's peak memory grows with its output pixels: the VGG-19 activations kept for the backward
 pass, and L-BFGS's history (pairs of image-sized float32 vectors, 24 bytes a pixel each), are both
 proportional to them. Measured with `benchmarks/memory.py` on the CPU (torch 2.13.0, 2026-11-27):
 default settings at the output size only (the last level of a coarse-to-fine schedule is the
 largest), 105 iterations so that the history holds its 100 pairs, peak RSS minus the RSS before
 the run, in a fresh process with the weights loaded:
 
-    output    pixels   fp32       bf16 (precision auto here)   this model (fp32, 100 pairs)
+    output    pixels   fp32       bf16 (precision auto here)   FIXED_BYTES + 100 pairs' ACTIVATION_BYTES
     128x96     12288    191 MiB    129 MiB                     202 MiB
     256x192    49152    364 MiB    431 MiB                     448 MiB
     384x288   110592    829 MiB    792 MiB                     858 MiB
     512x384   196608   1390 MiB   1197 MiB                    1433 MiB
 
-Least squares gives 80 MiB + 6,975 bytes a pixel (fp32) and 114 MiB + 5,961 (bf16); the model
-takes the larger of each, so it is an upper bound for both within about 10%: 2,400 of the bytes a
+Least squares gives 80 MiB + 6,975 bytes a pixel (fp32) and 114 MiB + 5,961 (bf16); the planner's
+whole level takes the larger of each, an upper bound for both within about 10%: 2,400 of the bytes a
 pixel are the 100 history pairs, 4,600 are the activations. A GPU keeps the same tensors, so the
 same model is used there (not measured on a GPU). Those runs used torch's L-BFGS, which keeps three
 image-sized vectors more than impasto's (`optimize.LBFGS`), and a float32 last good image: an upper
@@ -52,21 +57,22 @@ host's memory where it fits there, before the planner shortens it: the GPU then 
 pixel less than `IMAGE_BYTES` and no history, at the cost of two image-sized copies a step and of
 L-BFGS's arithmetic on the host's CPU (on an H200, 8192x6144 within 7 GiB: 28 s in 42 blocks with
 the full history there, against 73 s in 910 blocks with a shorter one on the GPU). Its
-times are those of this 2-core CPU (`SECONDS_PER_PIXEL`: one iteration of an untiled pixel, with
-the measured costs of a level's targets and of blocks).
+times are the measured device's (`SECONDS_PER_PIXEL`, per device type: one iteration of an untiled
+pixel, with the measured costs of a level's targets and of blocks).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from .config import TransferConfig
-from .device import compute_dtype, resolve_device
+from .device import Runtime, compute_dtype, resolve_device
 from .errors import ConfigError
 from .images import longest_side
 from .tiled import ALIGN, edges, halo
@@ -80,6 +86,7 @@ __all__ = [
     "IMAGE_BYTES",
     "MIN_BLOCK",
     "MIN_HISTORY",
+    "NETWORK_BYTES",
     "OPTIMISER_BYTES",
     "PREFERRED_BLOCK",
     "SECONDS_PER_PIXEL",
@@ -93,10 +100,8 @@ __all__ = [
     "parse_bytes",
     "plan_level",
     "plan_run",
-    "estimate_peak_bytes",
-    "largest_side_that_fits",
-    "pixel_bytes",
-    "pixels_that_fit",
+    "process_bytes",
+    "resolve_runtime",
 ]
 
 FIXED_BYTES = 120 * 2**20
@@ -126,50 +131,52 @@ CPU_MAX_BLOCK = 1024
 level, 2 steps: 175 s in 512 px blocks, 191 s in 1024, 263 s in 2048, `benchmarks/RESULTS.md`)."""
 MIN_HISTORY = 2
 """The shortest L-BFGS history a plan uses."""
-SECONDS_PER_PIXEL = {"bf16": 1.9e-6, "fp32": 3.4e-6}
-"""One untiled iteration's time per pixel on this machine's 2 CPU cores (512x384: 0.38 s in bf16).
-A level's targets take about one iteration's more; an iteration in blocks takes about twice an
-untiled one per crop pixel (pass 1 is a forward, pass 2 a forward and a backward, and crops are
-slower a pixel: measured at 2048-8192 px, `benchmarks/print_size.py`)."""
+NETWORK_BYTES = 240 * 2**20
+"""Memory the process takes to load VGG-19 (the float32 weights read from the file, kept for the next
+load, and the network's own; measured: 228 MiB on the CPU), counted where a plan is made before it."""
+SECONDS_PER_PIXEL = {("cpu", "bf16"): 1.9e-6, ("cpu", "fp32"): 3.4e-6, ("cuda", "bf16"): 1.8e-7}
+"""One untiled iteration's time per pixel, by device type and arithmetic: on the CPU, measured on 2
+cores (512x384: 0.38 s in bf16) and taken to scale with torch's threads; on CUDA, on an H200 (a
+4096x3072 default run in 12.9 s, `benchmarks/gpu.py`). A level's targets take about one iteration's
+more; an iteration in blocks takes about twice an untiled one per crop pixel (pass 1 is a forward,
+pass 2 a forward and a backward, and crops are slower a pixel: measured at 2048-8192 px,
+`benchmarks/print_size.py`). Where a device was never measured, plans weigh their levels by the CPU's
+figures and give no time."""
 
 _DEFAULTS = TransferConfig()
 
 
-def pixel_bytes(config: TransferConfig = _DEFAULTS) -> int:
-    """Memory a run of `config` takes per output pixel.
+def resolve_runtime(config: TransferConfig, network_held: bool, held: int | None = None) -> Runtime:
+    """The device, arithmetic and memory budget of a run of `config`, resolved once.
 
-    L-BFGS keeps a history pair per iteration, up to `history_size`; counting one for each of the
-    run's iterations (not only the last level's) keeps this an upper bound whatever the schedule,
-    and independent of the size."""
-    pairs = min(config.history_size, config.iterations) if config.optimizer == "lbfgs" else 1
-    return ACTIVATION_BYTES + HISTORY_BYTES * pairs
-
-
-def estimate_peak_bytes(width: int, height: int, config: TransferConfig = _DEFAULTS) -> int:
-    """The memory a run of `config` with a `width` x `height` output adds at its peak, in bytes.
-
-    The style images are assumed no larger than the output (style_scale <= 1); pass the larger of
-    the two shapes otherwise.
+    `config.memory_budget` bounds the whole process, as a container's or a scheduler's limit does:
+    the run may take the budget less what the process holds (`held`, by default `process_bytes`
+    now: Python, torch, the decoded inputs, and the network if `network_held`) and less the network
+    if it is still to be loaded. Without a budget the run may take what the device has free.
     """
-    return FIXED_BYTES + pixel_bytes(config) * width * height
+    device = resolve_device(config.device)
+    to_load = 0 if network_held else NETWORK_BYTES
+    if config.memory_budget is None:
+        budget, taken = available_bytes(device) - to_load, to_load
+    else:
+        taken = (process_bytes(device) if held is None else held) + to_load
+        budget = config.memory_budget - taken
+    return Runtime(device, compute_dtype(config.precision, device), max(budget, 0), host_bytes(device), taken)
 
 
-def pixels_that_fit(budget: int, config: TransferConfig = _DEFAULTS) -> int:
-    """The most output pixels a run of `config` may have within `budget` bytes (0 if none)."""
-    return max(0, (budget - FIXED_BYTES) // pixel_bytes(config))
+def process_bytes(device: torch.device) -> int:
+    """Memory this process holds now: on a GPU what torch has reserved there; on the CPU the resident
+    set (Linux; elsewhere the peak so far, an upper bound)."""
+    if device.type == "cuda":
+        return torch.cuda.memory_reserved(device)
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import resource  # not on Windows; macOS gives ru_maxrss in bytes, Linux in KiB
 
-
-def largest_side_that_fits(budget: int, aspect: tuple[int, int], config: TransferConfig = _DEFAULTS) -> int:
-    """The largest `size` (longest side, px) whose run of `config` fits in `budget` bytes for an
-    image of `aspect` (width, height); 0 if not even the fixed part fits."""
-    low, high = 0, pixels_that_fit(budget, config)  # the short side is at least 1 px: no larger side fits
-    while low < high:  # the estimate grows with the side: bisect for the last side that fits
-        middle = (low + high + 1) // 2
-        if estimate_peak_bytes(*longest_side(aspect, middle), config) <= budget:
-            low = middle
-        else:
-            high = middle - 1
-    return low
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
 
 
 def available_bytes(device: torch.device) -> int:
@@ -230,10 +237,10 @@ class LevelPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    """The levels of a run, coarsest first, within `budget` bytes."""
+    """The levels of a run, coarsest first, within `runtime`'s budget."""
 
     levels: tuple[LevelPlan, ...]
-    budget: int
+    runtime: Runtime
 
     @property
     def peak_bytes(self) -> int:
@@ -246,33 +253,35 @@ class Plan:
     def describe(self) -> str:
         """The plan as lines of text, for `impasto transfer --dry-run`."""
         lines = [f"level {i}/{len(self.levels)}: {level.describe()}" for i, level in enumerate(self.levels, 1)]
-        lines.append(f"peak {format_bytes(self.peak_bytes)} of a {format_bytes(self.budget)} budget; "
-                     f"about {_clock(self.seconds)} in all on 2 CPU cores")
+        runtime, timed_on = self.runtime, seconds_per_pixel(self.runtime)[1]
+        held = f" + {format_bytes(runtime.held)} held before the run" if runtime.held else ""
+        lines.append(f"peak {format_bytes(self.peak_bytes)}{held}, within a budget of "
+                     f"{format_bytes(runtime.budget + runtime.held)}; "
+                     + (f"about {_clock(self.seconds)} in all ({timed_on})" if timed_on else "no time estimate for "
+                        f"{runtime.device.type}: its speed was never measured"))
         return "\n".join(lines)
 
 
 def plan_level(
-    width: int, height: int, iterations: int, budget: int, config: TransferConfig = _DEFAULTS,
-    block: int | None = None, host_budget: int | None = None,
+    width: int, height: int, iterations: int, runtime: Runtime, config: TransferConfig = _DEFAULTS,
+    block: int | None = None,
 ) -> LevelPlan | None:
-    """The plan of one `width` x `height` level within `budget` bytes, None if nothing fits.
+    """The plan of one `width` x `height` level within `runtime.budget` bytes, None if nothing fits.
 
     With `block` None: the longest history (from `config.history_size` down to `MIN_HISTORY`) with
     which the level runs whole, or else in the fewest blocks that fit, no smaller than
     `PREFERRED_BLOCK` px (`MIN_BLOCK` with the shortest history), and on the CPU no larger than
     `CPU_MAX_BLOCK`. With `block`: in blocks of that side wherever the level is larger.
 
-    `host_budget`: memory outside the device (a GPU's host: `host_bytes`), None where there is none.
-    Each history is tried on the device, then, where it fits there, in the host's memory with L-BFGS's
-    vectors, before a shorter one: a step then copies the gradient to the host and the step back."""
+    `runtime.host_budget`: memory outside the device (a GPU's host: `host_bytes`), None where there is
+    none. Each history is tried on the device, then, where it fits there, in the host's memory with
+    L-BFGS's vectors, before a shorter one: a step then copies the gradient to the host and the step back."""
     pixels, longest = width * height, max(width, height)
+    budget, host_budget, device, precision = runtime.budget, runtime.host_budget, runtime.device, runtime.precision
     # L-BFGS stores a pair from its second iteration on: a level of n iterations holds n - 1 at most.
     lbfgs = config.optimizer == "lbfgs"
     full = min(config.history_size, max(iterations - 1, 1)) if lbfgs else 1
-    # The arithmetic the run will have: 'auto' is fp32 on hardware without native bf16.
-    device = resolve_device(config.device)
-    precision = "bf16" if compute_dtype(config.precision, device) == torch.bfloat16 else "fp32"
-    rate = SECONDS_PER_PIXEL[precision]
+    rate = seconds_per_pixel(runtime)[0]
     margin = halo([*config.content_layers, *config.style_layers])
 
     def on_host(history: int) -> int:  # bytes L-BFGS takes in the host's memory: the pairs and 4 vectors
@@ -323,12 +332,9 @@ def plan_level(
     return next((plan for history, host in places if (plan := fit(history, host)) is not None), None)
 
 
-def plan_run(
-    config: TransferConfig, shapes: Sequence[tuple[int, int, int]], budget: int, host_budget: int | None = None
-) -> Plan:
+def plan_run(config: TransferConfig, shapes: Sequence[tuple[int, int, int]], runtime: Runtime) -> Plan:
     """The plan of a run whose levels are `shapes` (width, height, iterations), coarsest first,
-    within `budget` bytes (and `host_budget`: see `plan_level`), with `config.tile_size` forcing
-    blocks of that side.
+    within `runtime`'s budgets (see `plan_level`), with `config.tile_size` forcing blocks of that side.
 
     Raises:
         ConfigError: the finest level does not fit even in the smallest blocks; names the largest
@@ -336,18 +342,19 @@ def plan_run(
     """
     levels = []
     for width, height, iterations in shapes:
-        level = plan_level(width, height, iterations, budget, config, config.tile_size, host_budget)
+        level = plan_level(width, height, iterations, runtime, config, config.tile_size)
         if level is None:
             width, height = shapes[-1][:2]
-            largest = largest_planned_side(budget, (width, height), config, host_budget)
+            largest = largest_planned_side(runtime, (width, height), config)
             fix = f"the largest --size that fits is {largest}" if largest else "no size fits"
+            held = f" ({format_bytes(runtime.held)} of it held before the run)" if runtime.held else ""
             raise ConfigError(
-                f"a {width}x{height} output does not fit in the memory budget of {format_bytes(budget)}, not even "
-                f"in {config.tile_size or MIN_BLOCK} px blocks with {MIN_HISTORY} history steps: {fix} "
-                f"(or raise --memory-budget)"
+                f"a {width}x{height} output does not fit in the memory budget of "
+                f"{format_bytes(runtime.budget + runtime.held)}{held}, not even in {config.tile_size or MIN_BLOCK} px "
+                f"blocks with {MIN_HISTORY} history steps: {fix} (or raise --memory-budget)"
             )
         levels.append(level)
-    return Plan(tuple(levels), budget)
+    return Plan(tuple(levels), runtime)
 
 
 def _crops(length: int, size: int, margin: int) -> list[int]:
@@ -356,17 +363,14 @@ def _crops(length: int, size: int, margin: int) -> list[int]:
     return [min(length, end + margin) - max(0, start - margin) for start, end in zip(cuts, cuts[1:], strict=False)]
 
 
-def largest_planned_side(
-    budget: int, aspect: tuple[int, int], config: TransferConfig = _DEFAULTS, host_budget: int | None = None
-) -> int:
-    """The largest `size` (longest side, px) whose finest level `plan_level` fits in `budget` (and
-    `host_budget`), in blocks where needed, with an L-BFGS history of at least `MIN_HISTORY` pairs,
-    for an image of `aspect` (width, height); 0 if none."""
+def largest_planned_side(runtime: Runtime, aspect: tuple[int, int], config: TransferConfig = _DEFAULTS) -> int:
+    """The largest `size` (longest side, px) whose finest level `plan_level` fits in `runtime`'s
+    budgets, in blocks where needed, with an L-BFGS history of at least `MIN_HISTORY` pairs, for an
+    image of `aspect` (width, height); 0 if none."""
     iterations = max(config.iterations, MIN_HISTORY + 1)
 
     def fits(side: int) -> bool:
-        return plan_level(*longest_side(aspect, side), iterations, budget, config, config.tile_size,
-                          host_budget) is not None
+        return plan_level(*longest_side(aspect, side), iterations, runtime, config, config.tile_size) is not None
 
     low, high = 0, 1
     while fits(high):
@@ -380,6 +384,18 @@ def largest_planned_side(
         else:
             high = middle
     return low
+
+
+def seconds_per_pixel(runtime: Runtime) -> tuple[float, str | None]:
+    """`SECONDS_PER_PIXEL` for `runtime`, and what the figure was measured on (None: never measured;
+    the CPU's figure is given, good for weighing levels against each other only)."""
+    measured = SECONDS_PER_PIXEL.get((runtime.device.type, runtime.precision))
+    if measured is None:
+        return SECONDS_PER_PIXEL[("cpu", runtime.precision)], None
+    if runtime.device.type == "cpu":
+        threads = torch.get_num_threads()
+        return measured * 2 / threads, f"{threads} CPU threads, scaled from 2 measured cores"
+    return measured, "as measured on an H200"
 
 
 def parse_bytes(text: str) -> int:

@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -16,7 +17,7 @@ from .config import TransferConfig
 from .errors import Interrupted, NonFiniteLoss, OutOfMemory
 from .objective import LossTerms, Objective
 
-__all__ = ["LBFGS", "PATIENCE", "Progress", "ProgressCallback", "optimize"]
+__all__ = ["LBFGS", "PATIENCE", "Optimized", "Progress", "ProgressCallback", "optimize"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,16 @@ ProgressCallback = Callable[[Progress], bool | None]
 """Receives each `Progress` event; returning True stops the optimisation (`Interrupted` is raised)."""
 
 PATIENCE = 10  # iterations over which `early_stop` measures the loss's fall
+MAX_MOVE = 1.0  # the most an L-BFGS step moves any value: the range of the pixels
+
+
+class Optimized(NamedTuple):
+    """What `optimize` reached."""
+
+    image: torch.Tensor
+    """(1, 3, H, W) in [0, 1]."""
+    steps: int
+    """Iterations taken: fewer than asked where `early_stop` ended the level."""
 
 
 def optimize(
@@ -74,18 +85,20 @@ def optimize(
     config: TransferConfig,
     callback: ProgressCallback | None = None,
     history_device: torch.device | None = None,
-) -> torch.Tensor:
+) -> Optimized:
     """Minimise `objective` over the pixels, starting from `init` (1, 3, H, W), with the optimiser
-    settings of `config` (optimizer, lr, history_size, average_iterates, early_stop). `init` is
-    optimised in place and, clamped, is the result (a print-size image is not copied): pass a tensor
-    you do not need again. L-BFGS keeps its history on `history_device` (by default `init`'s).
+    settings of `config` (optimizer, lr, history_size, average_iterates, early_stop), for at most
+    `iterations` steps. `init` is optimised in place and, clamped, is the result (a print-size image
+    is not copied): pass a tensor you do not need again. L-BFGS keeps its history on
+    `history_device` (by default `init`'s).
 
     Pixels are optimised unconstrained and clamped to [0, 1] only in the returned image and in
     progress events (clamping inside would corrupt L-BFGS's curvature estimates).
 
     Raises:
         NonFiniteLoss: the loss became NaN or infinite; carries the last image with a finite loss.
-        Interrupted: Ctrl-C, or the callback returned True; carries the current image.
+        Interrupted: Ctrl-C, or the callback returned True (also on a block event, within the
+            iteration); carries the current image.
     """
     image = init.detach().requires_grad_(True)  # optimised in place: no second image-sized copy
     opt: LBFGS | torch.optim.Adam
@@ -141,10 +154,14 @@ def optimize(
             if config.early_stop and len(losses) > PATIENCE and \
                     losses[-PATIENCE - 1] - value < config.early_stop * abs(losses[-PATIENCE - 1]):
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted) as stop:
+        if isinstance(stop, Interrupted) and stop.image is not None:
+            raise
+        # Ctrl-C, or a block event's callback asked to stop (the objective has no image to give).
         current = (image if average is None else average.image).detach().clamp(0, 1)
         image_done = (current, done) if torch.isfinite(current).all() else _expand(last_good)
-        raise Interrupted(f"interrupted after {image_done[1]} iterations", *image_done) from None
+        verb = "interrupted" if isinstance(stop, KeyboardInterrupt) else "stopped"
+        raise Interrupted(f"{verb} after {image_done[1]} iterations", *image_done) from None
     except (MemoryError, torch.OutOfMemoryError):
         if isinstance(opt, LBFGS):  # free the history before the image is copied
             opt.forget()
@@ -157,7 +174,7 @@ def optimize(
     result = image.detach().clamp_(0, 1) if average is None else average.image.clamp(0, 1)  # `init`, in place
     if not torch.isfinite(result).all():
         raise NonFiniteLoss("the image became NaN: lower the weights or the learning rate", *_expand(last_good))
-    return result
+    return Optimized(result, done)
 
 
 def _compact(image: torch.Tensor) -> torch.Tensor:
@@ -226,7 +243,10 @@ class LBFGS:
                 spare.extend((s, y))
             self.direction = self._direction(gradient, spare)
             self.previous = spare.pop().copy_(gradient) if spare else gradient.clone()
-            self.step_size = self.lr
+            # Departs from torch's: no step moves a value by more than MAX_MOVE (the pixels' whole
+            # range). A curvature pair from the first, 1% step can make the second step's direction
+            # huge (from white noise: the loss went from 3.7 to 2.6e12 and back); otherwise the same.
+            self.step_size = min(self.lr, MAX_MOVE / max(self.direction.abs().max().item(), 1e-30))
         if gradient.dot(self.direction).item() <= 1:  # torch's test (tolerance_change -1): skip an uphill step
             with torch.no_grad():
                 self.image.add_(self.direction.view_as(self.image).to(self.image.device), alpha=self.step_size)

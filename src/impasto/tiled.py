@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import TransferConfig
+from .errors import Interrupted
 from .losses import at_least_float32, content_loss, gaussian_w2, gram_matrix, style_layer_loss
 from .objective import LayerStatistics, LossTerms, Objective, StyleImage, _StyleTarget
 from .vgg import LAYERS, VGG19
@@ -49,8 +50,9 @@ __all__ = ["ALIGN", "Block", "TiledObjective", "blocks", "edges", "halo", "strid
 ALIGN = 16
 """px: block edges and halos are multiples of this, the stride of the deepest pooling used (pool4)."""
 
-BlockCallback = Callable[[int, int], None]
-"""Told (block, blocks) before each block is computed, counted over both passes, 1-based."""
+BlockCallback = Callable[[int, int], bool | None]
+"""Told (block, blocks) before each block is computed, counted over both passes, 1-based; returning
+True stops the evaluation there (`Interrupted` is raised, without an image: the optimiser has it)."""
 
 
 def stride(layer: str) -> int:
@@ -206,8 +208,8 @@ class TiledObjective(Objective):
         def told(block_count: int) -> None:
             nonlocal count
             count += 1
-            if self.on_block is not None:
-                self.on_block(count, block_count)
+            if self.on_block is not None and self.on_block(count, block_count):
+                raise Interrupted(f"stopped at block {count} of {block_count}", None, 0)
 
         # Pass 1: the style statistics of the whole image (and, without gradients, the other terms).
         sums: list[dict[str, list[torch.Tensor]]] = [{} for _ in self.style_targets]

@@ -202,7 +202,7 @@ def run_and_save(
             return
         if config.save_every and event.step % config.save_every == 0 and event.step < event.total:
             path = output.with_name(f"{output.stem}_{event.step:04d}{output.suffix}")
-            save(event.image, path, run_metadata(config, event.step, **record))
+            save(event.image, path, run_metadata(config, event.step, False, **record))
 
     try:
         result = run(on_progress)
@@ -211,7 +211,7 @@ def run_and_save(
             bar.close()
         if error.image is None:
             raise
-        save(error.image, output, run_metadata(config, error.step, **record))
+        save(error.image, output, run_metadata(config, error.step, False, **record))
         if isinstance(error, Interrupted):
             print(f"impasto: interrupted: wrote the image after {error.step} iterations to {output}", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -224,7 +224,7 @@ def run_and_save(
     save(result.image, output, result.metadata(**record))
     height, width = result.image.shape[-2:]
     print(
-        f"wrote {output} ({width}x{height}, {result.config.iterations} iterations in "
+        f"wrote {output} ({width}x{height}, {result.steps} iterations in "
         f"{time.perf_counter() - started:.0f} s, seed {result.config.seed})",
         file=sys.stderr,
     )

@@ -90,7 +90,8 @@ def _figure(args: argparse.Namespace) -> int:
     save_image(
         image,
         output,
-        run_metadata(config, config.iterations, figure=args.name, content=content, styles=[str(s) for s in styles]),
+        run_metadata(config, config.iterations, True, figure=args.name, content=content,
+                     styles=[str(s) for s in styles]),
     )
     print(
         f"wrote {output} ({image.width}x{image.height}, figure {args.name} in "

@@ -42,7 +42,8 @@ def add_parser(commands: Any) -> None:
         "--memory-budget-mb",
         type=float,
         metavar="MB",
-        help="memory one run may use; larger sizes are refused (default: what the device has free at start-up)",
+        help="the most memory the server's process may hold while a job runs; each run plans within it and "
+        "larger sizes are refused (default: what the process holds and the device has free at start-up)",
     )
     serve.add_argument(
         "--device", default=d.device, help="auto (a worker per CUDA GPU, else the CPU), cpu, cuda:N or mps"

@@ -143,8 +143,9 @@ def transfer_options(run: argparse.ArgumentParser) -> None:
     memory = run.add_argument_group("memory (large sizes run in blocks, with the same result)")
     memory.add_argument(
         "--memory-budget", type=_memory_size, metavar="SIZE",
-        help="the most memory the run may use besides the loaded network, e.g. 4G or 1500M (default: what the "
-        "device has free; on the CPU the process holds about 0.4 GiB more)",
+        help="the most memory the whole process may hold, e.g. 4G or 1500M, as a container's limit counts it "
+        "(Python, torch, the network and the inputs included; on a GPU, what torch holds there); default: what "
+        "the process holds plus what the device has free",
     )
     memory.add_argument(
         "--tile-size", type=int, metavar="N", help="compute levels larger than N px in blocks of N px (default: "

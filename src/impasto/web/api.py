@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Resp
 from fastapi.responses import FileResponse, StreamingResponse
 
 from ..config import PRESETS, TransferConfig
+from ..device import Runtime
 from ..errors import ConfigError
 from ..images import EXAMPLES, longest_side, resize_longest
 from ..memory import largest_planned_side, plan_level
@@ -56,7 +57,7 @@ Settings = Annotated[ServerSettings, Depends(server)]
 @router.get("/options", summary="Presets, default settings, limits and bundled examples")
 def options(request: Request, settings: Settings) -> dict[str, Any]:
     """What the page needs to build its controls; nothing in it is hard-coded in the page."""
-    budget, host = request.app.state.memory_budget, request.app.state.host_budget
+    budget, runtime = request.app.state.memory_budget, request.app.state.runtime
     return {
         "presets": presets(),
         "defaults": editable_defaults(),
@@ -68,7 +69,7 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
             "max_queue": settings.max_queue,
             "memory_budget_bytes": budget,
             "max_run_pixels": {
-                name: _planned_pixels(budget, host, TransferConfig.from_preset(name)) for name in PRESETS
+                name: _planned_pixels(runtime, TransferConfig.from_preset(name)) for name in PRESETS
             },
             "formats": sorted(set(FORMATS.values())),
         },
@@ -106,7 +107,7 @@ def create_job(
     photo = read_image(content, "photo", limits.max_upload_bytes, limits.max_pixels)
     painting = read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
     _check_layers(config, photo.size, painting.size)
-    _check_memory(config, photo.size, painting.size, request.app.state.memory_budget, request.app.state.host_budget)
+    _check_memory(config, photo.size, painting.size, request.app.state.runtime)
     config = config.replace(memory_budget=request.app.state.memory_budget)  # the run plans its blocks in it
     try:
         job = jobs.submit(
@@ -257,30 +258,27 @@ def _check_layers(config: TransferConfig, photo: tuple[int, int], painting: tupl
             )
 
 
-def _planned_pixels(budget: int, host: int | None, config: TransferConfig) -> int:
-    """The most output pixels the memory planner fits in `budget` and `host` (at 4:3, in blocks where needed)."""
-    width, height = longest_side((4, 3), largest_planned_side(budget, (4, 3), config, host))
+def _planned_pixels(runtime: Runtime, config: TransferConfig) -> int:
+    """The most output pixels the memory planner fits in `runtime`'s budgets (at 4:3, in blocks where needed)."""
+    width, height = longest_side((4, 3), largest_planned_side(runtime, (4, 3), config))
     return width * height
 
 
-def _check_memory(
-    config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int], budget: int, host: int | None
-) -> None:
-    """Refuse a run that does not fit the budget (and `host`, the memory outside a GPU) even in blocks
-    (the memory planner's), naming the largest size that fits. `photo` and `painting` are the images'
-    own sizes."""
+def _check_memory(config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int], runtime: Runtime) -> None:
+    """Refuse a run that does not fit `runtime`'s budgets even in blocks (the memory planner's), naming
+    the largest size that fits. `photo` and `painting` are the images' own sizes."""
     output = longest_side(photo, config.size)
     style = longest_side(painting, _painting_side(config, config.size))
     largest = max(output, style, key=lambda shape: shape[0] * shape[1])
-    if plan_level(*largest, 1, budget, config, host_budget=host) is not None:
+    if plan_level(*largest, 1, runtime, config) is not None:
         return
     scale = config.style_scales(1)[0]
-    fits = min(largest_planned_side(budget, photo, config, host),
-               int(largest_planned_side(budget, painting, config, host) / scale))
+    fits = min(largest_planned_side(runtime, photo, config),
+               int(largest_planned_side(runtime, painting, config) / scale))
     way_out = f"the largest size that fits is {fits}" if fits else "no size fits: free some memory"
     raise ConfigError(
-        f"size {config.size} does not fit in the {budget / 2**30:.1f} GiB a run may use here, not even in blocks: "
-        f"{way_out}"
+        f"size {config.size} does not fit in the {runtime.budget / 2**30:.1f} GiB a run may use here, not even in "
+        f"blocks: {way_out}"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,9 +16,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..device import resolve_device
+from ..config import TransferConfig
+from ..device import Runtime, resolve_device
 from ..errors import ImpastoError
-from ..memory import available_bytes, host_bytes
+from ..memory import available_bytes, process_bytes, resolve_runtime
 from .api import router
 from .guard import Guard
 from .jobs import JobManager
@@ -66,7 +68,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.settings, app.state.manager = settings, manager
     app.state.memory_budget = _memory_budget(settings, devices)
-    app.state.host_budget = _host_budget(devices)
+    app.state.runtime = _runtime(app.state.memory_budget, devices)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/", lambda: FileResponse(STATIC / "index.html"), include_in_schema=False)
@@ -81,20 +83,22 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
 
 def _memory_budget(settings: ServerSettings, devices: list[torch.device]) -> int:
-    """Bytes a run may use: the setting, or the least any worker's device has free now (with Ray: this
-    machine's memory, a guess at the nodes')."""
+    """Bytes the server's process may hold while a job runs (each run plans within it, less what the
+    process holds): the setting, or what the process holds now and the least any worker's device has
+    free (with Ray: this machine's memory, a guess at the nodes')."""
     if settings.memory_budget_mb is not None:
         return int(settings.memory_budget_mb * 2**20)
-    return min(available_bytes(device) for device in devices)
+    return min(process_bytes(device) + available_bytes(device) for device in devices)
 
 
-def _host_budget(devices: list[torch.device]) -> int | None:
-    """Memory outside the GPUs that a run's plan may put L-BFGS's history in (`plan_level`): this
-    machine's available memory, shared by the workers; None unless every worker has a GPU."""
-    host = host_bytes(devices[0])
-    if host is None or any(device.type != "cuda" for device in devices):
-        return None
-    return host // len(devices)
+def _runtime(budget: int, devices: list[torch.device]) -> Runtime:
+    """The runtime a job's admission check plans with: the first worker's device, the budget less what
+    the process holds now and a network to load, and on GPUs a share of the host's memory for L-BFGS's
+    history (the workers share it; None unless every worker has a GPU)."""
+    runtime = resolve_runtime(TransferConfig(device=str(devices[0]), memory_budget=budget), network_held=False)
+    if runtime.host_budget is None or any(device.type != "cuda" for device in devices):
+        return dataclasses.replace(runtime, host_budget=None)
+    return dataclasses.replace(runtime, host_budget=runtime.host_budget // len(devices))
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -197,9 +197,7 @@ class JobManager:
             return
         if isinstance(result, Result):
             save_image(result.image, folder / "result.png", result.metadata(**record))
-            with self._lock:  # fewer than planned if the run stopped early (early_stop)
-                steps = self._live[job.id].get("step", config.iterations)
-            self.store.update(job.id, step=steps)
+            self.store.update(job.id, step=result.steps)
             self.store.finish(job.id, "done")
             log.info("job %s: done", job.id)
             return
@@ -210,7 +208,7 @@ class JobManager:
             log.info("job %s: stopped by the server's shutdown; queued to run again", job.id)
             return
         if result.image is not None:
-            save_image(result.image, folder / "result.png", run_metadata(config, result.step, **record))
+            save_image(result.image, folder / "result.png", run_metadata(config, result.step, False, **record))
         self.store.update(job.id, step=result.step)
         if isinstance(result, Interrupted):
             self.store.finish(job.id, "cancelled")

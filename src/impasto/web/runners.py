@@ -93,8 +93,7 @@ class RayRunner:
                     if callback(values[0]):
                         self.board.stop.remote(key)
                 elif kind == "done":
-                    image, used = values
-                    return Result(image, used)
+                    return values[0]
                 elif kind == "stopped":
                     name, message, image, step = values
                     raise (Interrupted if name == "Interrupted" else NonFiniteLoss)(message, image, step)
@@ -148,7 +147,7 @@ def _job_task(config: TransferConfig, threads: int, board: Any, key: str, weight
     def work() -> None:
         try:
             result = transfer(content, [style], config, report)
-            events.put(("done", result.image, result.config))
+            events.put(("done", result))
         except OptimizationError as error:
             events.put(("stopped", type(error).__name__, str(error), error.image, error.step))
         except ImpastoError as error:

@@ -19,11 +19,11 @@ def serve(settings: ServerSettings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     devices = ", ".join(str(device) for device in app.state.manager.devices)
-    largest = largest_planned_side(app.state.memory_budget, (4, 3), host_budget=app.state.host_budget)
+    largest = largest_planned_side(app.state.runtime, (4, 3))
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     link = f"http://{host}:{settings.port}/" + (f"?token={settings.token}" if settings.token else "")
     logging.getLogger("impasto.web").info(
-        "impasto: %s (API docs at /docs); jobs in %s; workers: %s; a run may use %.1f GiB "
+        "impasto: %s (API docs at /docs); jobs in %s; workers: %s; the process may hold %.1f GiB "
         "(up to about %d px at 4:3)",
         link, settings.data_dir, devices, app.state.memory_budget / 2**30, largest,
     )
