@@ -8,6 +8,10 @@ A task whose worker dies (killed, out of memory, a lost node) is run again by Ra
 times; a bad input or setting fails at once (a retry cannot help). Results come back to the driver,
 which writes them: the workers need no shared file system.
 
+A cluster with token authentication (Ray's RAY_AUTH_MODE=token) is reached the way Ray documents:
+RAY_AUTH_MODE=token in impasto's environment and the cluster's token in RAY_AUTH_TOKEN, the file
+RAY_AUTH_TOKEN_PATH names, or ~/.ray/auth_token. A local instance gets a token of its own.
+
 Nothing else in impasto imports this module or Ray.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 import time
 import warnings
 from collections.abc import Generator, Sequence
@@ -34,6 +39,10 @@ from .vgg import read_weights, use_weights
 
 __all__ = ["Outcome", "Pool", "connect"]
 
+TOKEN_HELP = ("give impasto the cluster's token in ~/.ray/auth_token, in a file named by RAY_AUTH_TOKEN_PATH, or "
+              "in RAY_AUTH_TOKEN (`ray get-auth-token` on its head prints it)")
+"""Where Ray reads a cluster's authentication token from."""
+
 
 def connect(address: str | None) -> Any:
     """Connect this process to Ray and return the `ray` module: a new local instance with this
@@ -41,23 +50,53 @@ def connect(address: str | None) -> Any:
     or the cluster whose head is at HOST:PORT.
 
     A local instance, and a cluster on a loopback address, listen on 127.0.0.1 only: Ray's ports
-    run any code they are sent, so they must not face a network by accident.
+    run any code they are sent, so they must not face a network by accident. For the same reason a
+    local instance wants a token (unless RAY_AUTH_MODE says otherwise): one made up for this process,
+    which its own workers inherit.
+
+    Raises:
+        ImpastoError: no cluster answers at `address`; it wants an authentication token that impasto
+            did not send or that is not the cluster's; or it runs another version of Ray or Python.
     """
     if address is None or _is_loopback(address):
         # Read when ray is imported: use the loopback address as this node's address.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if address is None and os.environ.setdefault("RAY_AUTH_MODE", "token") == "token":
+        # Ray would make one up and keep it in ~/.ray/auth_token, where every later `ray start --head`
+        # on this machine finds it and then wants it of its clients.
+        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_urlsafe(32))
     import ray
 
     if not ray.is_initialized():
+        where = "a local Ray instance" if address is None else f"the Ray cluster at {address!r}"
         options: dict[str, Any] = {"log_to_driver": False, "logging_level": "warning"}
         if address is None:
             options.update(include_dashboard=False)
         try:
-            ray.init(address=address, **options)
+            # 'local': a new instance, never one that `ray start` or RAY_ADDRESS names.
+            ray.init(address=address or "local", **options)
+        except ray.exceptions.AuthenticationError as error:  # RAY_AUTH_MODE=token, and no token where Ray looks
+            raise ImpastoError(f"no authentication token for {where} ({error.message}): {TOKEN_HELP}") from None
         except ConnectionError as error:
-            raise ImpastoError(f"cannot reach a Ray cluster at {address!r} ({error}): start one with "
-                               f"`ray start --head` or check --address") from None
+            raise ImpastoError(_unreachable(where, error)) from None
+        except RuntimeError as error:
+            if not str(error).startswith("Version mismatch"):
+                raise
+            versions = " ".join(str(error).split())  # Ray's lines, in one
+            raise ImpastoError(f"{where} runs another Ray or Python than impasto here ({versions}): install the "
+                               f"cluster's versions here") from None
     return ray
+
+
+def _unreachable(where: str, error: ConnectionError) -> str:
+    """Why Ray could not connect, in one line. Ray tells a refused token apart only in the text of the
+    error it caught (the error's cause; its context in older Rays)."""
+    if "InvalidAuthToken" not in str(error.__cause__ or error.__context__):
+        return f"cannot reach {where}: start one with `ray start --head` or check the address"
+    if os.environ.get("RAY_AUTH_MODE") != "token":
+        return (f"{where} wants an authentication token and RAY_AUTH_MODE is not 'token' here: set "
+                f"RAY_AUTH_MODE=token and {TOKEN_HELP}")
+    return f"{where} refused impasto's authentication token: {TOKEN_HELP}"
 
 
 def _is_loopback(address: str) -> bool:

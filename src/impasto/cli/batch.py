@@ -138,9 +138,10 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     todo = [item for item in items if item.output not in status]
     print(f"impasto batch: {len(items)} items: {sum(s['status'] == 'existing' for s in status.values())} done "
           f"already, {len(todo)} to run", file=sys.stderr)
+    pool = Pool(connect(args.address), args.threads, args.retries) if todo else None
+    out_dir.mkdir(exist_ok=True)  # only now: a batch that cannot start leaves no folder behind
     interrupted = False
-    if todo:
-        pool = Pool(connect(args.address), args.threads, args.retries)
+    if pool is not None:
         where = "on a local Ray instance" if args.address is None else f"on the Ray cluster at {args.address}"
         per_task = "a GPU each" if pool.gpus else f"{args.threads} thread{'s' if args.threads > 1 else ''} each"
         print(f"impasto batch: {where}: {pool.slots} at a time ({per_task})", file=sys.stderr)
@@ -231,13 +232,13 @@ def _rows(args: argparse.Namespace) -> list[Row]:
 
 
 def _output_dir(name: str) -> Path:
+    """The results' folder, checked; the batch makes it once it starts."""
     folder = Path(name)
     if folder.exists() and not folder.is_dir():
         raise ImageError(f"--output-dir {name!r} is a file: give a folder")
     if not folder.parent.is_dir():
         raise ImageError(f"the folder above --output-dir {name!r} does not exist: create it or choose another")
-    folder.mkdir(exist_ok=True)
-    if not os.access(folder, os.W_OK):
+    if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
         raise ImageError(f"--output-dir {name!r} is not writable: choose another folder")
     return folder
 
