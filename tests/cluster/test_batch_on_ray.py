@@ -108,7 +108,7 @@ def test_a_worker_killed_mid_task_is_run_again_and_its_item_completes(album, ray
                     str(out), "--address", ray_cluster.address, "--size", "64", "--iterations", "30",
                     "--seed", "1", "--threads", "1", "-q", env=ray_cluster.env)
     deadline = time.monotonic() + 180
-    while not (running := ray_cluster.task_processes("_run_task")):
+    while not (running := ray_cluster.task_processes("run_transfer")):
         assert batch.poll() is None and time.monotonic() < deadline, batch.communicate()
         time.sleep(0.1)
     os.kill(running[0], signal.SIGKILL)

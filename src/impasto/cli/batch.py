@@ -156,9 +156,9 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         bar.write(f"impasto: failed: {outcome.item.label}: {outcome.error}", file=sys.stderr)
                         counts["failed"] += 1
                     else:
-                        assert outcome.image is not None and outcome.config is not None
-                        save_result(outcome.item, outcome.image, outcome.config)
-                        status[outcome.item.output] = {"status": "done", "seed": outcome.config.seed,
+                        assert outcome.result is not None
+                        save_result(outcome.item, outcome.result.image, outcome.result.config)
+                        status[outcome.item.output] = {"status": "done", "seed": outcome.result.config.seed,
                                                        "seconds": round(outcome.seconds, 2)}
                         counts["done"] += 1
                     bar.update()
