@@ -1,6 +1,6 @@
 """`impasto batch` against a real Ray cluster (tests/cluster/conftest.py): failures, a killed
-worker, resume, a result equal to `impasto transfer`'s, and a client without the cluster's token;
-and on a local Ray instance of its own."""
+worker, resume (with and without a seed), a result equal to `impasto transfer`'s, and a client
+without the cluster's token; and on a local Ray instance of its own."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from impasto.images import EXAMPLES, read_metadata
 from .conftest import Cluster, ray_env
 
 TINY = ["--size", "48", "--iterations", "3", "--seed", "0", "--precision", "fp32", "--threads", "1", "-q"]
+UNSEEDED = [a for a in TINY if a not in ("--seed", "0")]
 
 
 def impasto(*args: str, env: dict[str, str] | None = None, threads: int | None = None) -> subprocess.Popen[str]:
@@ -116,6 +117,28 @@ def test_a_worker_killed_mid_task_is_run_again_and_its_item_completes(album, ray
     assert code == 0, err
     assert read_metadata(out / "tubingen__starry.png")["iterations_done"] == 30
     assert "1 made, 0 kept or not run, 0 failed" in err
+
+
+def test_a_rerun_without_a_seed_rewrites_nothing_and_changed_settings_run_again(album, ray_cluster, tmp_path) -> None:
+    out = tmp_path / "out"
+    args = ["batch", str(album / "photos" / "tubingen.jpg"), "--style", str(album / "starry.jpg"), "-o", str(out),
+            "--address", ray_cluster.address, *UNSEEDED]
+    code, err = finish(impasto(*args, env=ray_cluster.env))
+    assert code == 0, err
+    result = out / "tubingen__starry.png"
+    first = (result.stat().st_ino, result.stat().st_mtime_ns)
+    seed = read_metadata(result)["seed"]
+    assert isinstance(seed, int), "the task drew a seed and stored it"
+    code, err = finish(impasto(*args, env=ray_cluster.env))
+    assert code == 0, err
+    assert "1 items: 1 done already, 0 to run" in err
+    assert (result.stat().st_ino, result.stat().st_mtime_ns) == first
+    [entry] = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert entry["status"] == "existing" and entry["seed"] == seed
+    code, err = finish(impasto(*args, "--style-weight", "3", env=ray_cluster.env))
+    assert code == 0, err
+    assert "1 items: 0 done already, 1 to run" in err
+    assert read_metadata(result)["settings"]["style_weight"] == 3
 
 
 @pytest.mark.parametrize("token", ["none", "another"])

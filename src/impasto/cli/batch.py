@@ -194,7 +194,8 @@ def _configurator(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                 raise ConfigError(f"unknown setting {name!r}: use the long name of a transfer option, e.g. "
                                   f"style-weight or size")
             setattr(values, action.dest, _value(action, name, text))
-        return config_from_args(values, TransferConfig.from_preset(values.preset))
+        # The seed only if one was given: each task draws its own, and a rerun takes any drawn one as done.
+        return config_from_args(values, TransferConfig.from_preset(values.preset)).replace(seed=values.seed)
 
     return configure
 
