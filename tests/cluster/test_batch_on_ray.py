@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -160,11 +163,19 @@ def test_a_client_without_the_clusters_token_is_refused_in_one_line(album, ray_c
     assert "Traceback" not in err and not out.exists()
 
 
-def test_a_local_instance_runs_the_batch_with_a_token_of_its_own(album, tmp_path) -> None:
+@pytest.fixture
+def ray_tmp() -> Iterator[Path]:
+    """The folder of a local instance's files, removed after: short, as Ray's socket paths must fit 107 bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_local_instance_runs_the_batch_with_a_token_of_its_own(album, tmp_path, ray_tmp) -> None:
     home, out = tmp_path / "home", tmp_path / "out"
     home.mkdir()
     code, err = finish(impasto("batch", str(album / "photos" / "tubingen.jpg"), "--style", str(album / "starry.jpg"),
-                               "-o", str(out), *TINY, env={**ray_env(), "HOME": str(home)}))
+                               "-o", str(out), *TINY, env={**ray_env(), "HOME": str(home), "RAY_TMPDIR": str(ray_tmp)}))
     assert code == 0, err
     assert "impasto batch: on a local Ray instance" in err and "Token authentication" not in err
     assert read_metadata(out / "tubingen__starry.png")["iterations_done"] == 3
