@@ -22,8 +22,8 @@ from .conftest import Cluster, ray_env
 
 @pytest.fixture
 def server(tmp_path: Path, ray_cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    for name, value in ray_cluster.env.items():  # the server's environment: the cluster's token
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # the server's environment: the cluster's token
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(ray_cluster.token))
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     server = Server(tmp_path / "data", "--ray", ray_cluster.address)
     try:
