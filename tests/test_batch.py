@@ -23,6 +23,8 @@ from impasto.batch import (
 from impasto.cli import main
 from impasto.config import TransferConfig
 from impasto.errors import ConfigError, ImageError
+from impasto.images import read_metadata, save_image
+from impasto.pipeline import Result, run_metadata
 
 
 @pytest.fixture
@@ -98,14 +100,17 @@ def test_a_manifest_row_gives_photo_styles_and_options_and_a_bad_row_fails_alone
         read_manifest(lines)
 
 
-def test_an_item_is_done_only_with_the_same_settings_and_all_its_iterations(album, tmp_path) -> None:
+def test_an_item_is_done_only_with_the_same_settings_and_a_finished_run(album, tmp_path) -> None:
     [item] = plan_items([Row(album / "b.jpg", (album / "a.png",))], [], tmp_path, configure)
     assert item.config is not None and not is_done(item)
-    save_result(item, torch.rand(1, 3, 8, 8), item.config)
+    save_result(item, Result(torch.rand(1, 3, 8, 8), item.config, item.config.iterations - 5))  # an early stop
     assert is_done(item)
+    assert read_metadata(item.output)["iterations_done"] == item.config.iterations - 5
     [other] = plan_items([Row(album / "b.jpg", (album / "a.png",), {"style-weight": "3"})], [], tmp_path, configure)
     assert not is_done(type(item)(item.photo, item.styles, {}, item.output, other.config))
-    save_result(item, torch.rand(1, 3, 8, 8), item.config.replace(seed=5))
+    save_image(torch.rand(1, 3, 8, 8), item.output, run_metadata(item.config, 3, False))  # an interrupted run's
+    assert not is_done(item), "an unfinished run"
+    save_result(item, Result(torch.rand(1, 3, 8, 8), item.config.replace(seed=5), item.config.iterations))
     assert not is_done(item), "another seed than the one asked for"
     unseeded = type(item)(item.photo, item.styles, {}, item.output, item.config.replace(seed=None))
     assert is_done(unseeded), "no seed asked for: any seed will do"

@@ -29,7 +29,7 @@ from .config import TransferConfig
 from .errors import ConfigError, ImageError, ImpastoError
 from .files import atomic_file
 from .images import read_metadata, save_image
-from .pipeline import run_metadata
+from .pipeline import Result
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -269,7 +269,8 @@ def _distinct_names(items: list[Item]) -> list[Item]:
 
 def is_done(item: Item) -> bool:
     """Whether `item.output` holds this item's finished result: a PNG whose metadata has the same
-    settings (the same seed if the item sets one) and all its iterations."""
+    settings (the same seed if the item sets one) and says the run finished (it may have taken
+    fewer iterations than set, where `early_stop` ended levels early)."""
     if item.config is None or not item.output.is_file():
         return False
     try:
@@ -282,13 +283,13 @@ def is_done(item: Item) -> bool:
         return False
     if item.config.seed is None:  # no seed given: any drawn seed will do
         found = {**found, "seed": None}
-    return found == wanted and meta.get("iterations_done") == item.config.iterations
+    return found == wanted and meta.get("finished") is True
 
 
-def save_result(item: Item, image: Any, config: TransferConfig) -> None:
-    """Write an item's result atomically, with its settings and seed in the PNG, as `impasto transfer` does.
-    `image` is (1, 3, H, W) in [0, 1]; `config` the settings of the run (its seed drawn)."""
-    save_image(image, item.output, run_metadata(config, config.iterations, True, **item.record))
+def save_result(item: Item, result: Result) -> None:
+    """Write an item's result atomically, with its settings, seed and iterations taken in the PNG, as
+    `impasto transfer` does."""
+    save_image(result.image, item.output, result.metadata(**item.record))
 
 
 def write_index(path: Path, entries: Iterable[Mapping[str, Any]]) -> None:

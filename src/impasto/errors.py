@@ -64,6 +64,10 @@ class OptimizationError(ImpastoError):
         self.image = image
         self.step = step
 
+    def __reduce__(self) -> tuple[type[OptimizationError], tuple[str, torch.Tensor | None, int]]:
+        # Pickled with its image and step (a Ray task hands it back to the server this way).
+        return type(self), (str(self), self.image, self.step)
+
 
 class NonFiniteLoss(OptimizationError):
     """The loss became NaN or infinite."""

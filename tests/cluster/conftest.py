@@ -1,10 +1,12 @@
-"""A real Ray cluster for the tests: `ray start --head` on loopback in a temporary folder, once per
-session, stopped at the end (its whole process group: the head's services and its workers)."""
+"""A real Ray cluster for the tests: `ray start --head` on loopback in a temporary folder, with token
+authentication (its token in a file there), once per session, stopped at the end (its whole process
+group: the head's services and its workers)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,11 +22,16 @@ import pytest
 RAY = Path(sys.executable).with_name("ray")
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 """Ray then takes 127.0.0.1 as the node's address and listens there only."""
+RAY_SETTINGS = ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+"""Ray's settings that the tests' processes never take from the environment pytest runs in."""
 
 
-def ray_env() -> dict[str, str]:
-    """The environment of the processes that use the test cluster."""
-    return {**os.environ, **LOOPBACK, "RAY_USAGE_STATS_ENABLED": "0"}
+def ray_env(token: Path | None = None) -> dict[str, str]:
+    """The environment of processes that use Ray on loopback: this one without Ray's settings, and
+    with token authentication with the token in the file `token` if one is given."""
+    env = {name: value for name, value in os.environ.items() if name not in RAY_SETTINGS}
+    auth = {} if token is None else {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+    return {**env, **LOOPBACK, "RAY_USAGE_STATS_ENABLED": "0", **auth}
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,13 @@ class Cluster:
     """127.0.0.1:PORT"""
     group: int
     """The session of the head and its workers (its process group is that of the head and its services)."""
+    token: Path
+    """The file with the cluster's authentication token."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of the cluster's clients, with its token."""
+        return ray_env(self.token)
 
     def task_processes(self, name: str) -> list[int]:
         """Pids of the workers now running the task `name` (Ray titles them 'ray::NAME')."""
@@ -48,13 +62,15 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[Cluster]:
-    """A running two-CPU Ray cluster on loopback."""
+    """A running two-CPU Ray cluster on loopback that wants its token of every client."""
     folder = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
+    token = folder / "auth_token"
+    token.write_text(secrets.token_hex(32))
     log = open(folder / "head.log", "wb")  # noqa: SIM115 - open for the cluster's whole life
     head = subprocess.Popen(
         [str(RAY), "start", "--head", "--block", "--port=0", f"--temp-dir={folder}", "--num-cpus=2",
          "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats"],
-        stdout=log, stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True,
+        stdout=log, stderr=subprocess.STDOUT, env=ray_env(token), start_new_session=True,
     )
     try:
         address_file = folder / "ray_current_cluster"
@@ -63,7 +79,7 @@ def ray_cluster() -> Iterator[Cluster]:
             if head.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"ray start failed:\n{(folder / 'head.log').read_text()}")
             time.sleep(0.2)
-        yield Cluster(address_file.read_text().strip(), head.pid)
+        yield Cluster(address_file.read_text().strip(), head.pid, token)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGTERM)

@@ -1,29 +1,38 @@
 """`impasto batch` against a real Ray cluster (tests/cluster/conftest.py): failures, a killed
-worker, resume, and a result equal to `impasto transfer`'s."""
+worker, resume (with and without a seed), a result equal to `impasto transfer`'s, and a client
+without the cluster's token; and on a local Ray instance of its own."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from impasto.cluster import TOKEN_HELP
 from impasto.images import EXAMPLES, read_metadata
 
 from .conftest import Cluster, ray_env
 
 TINY = ["--size", "48", "--iterations", "3", "--seed", "0", "--precision", "fp32", "--threads", "1", "-q"]
+UNSEEDED = [a for a in TINY if a not in ("--seed", "0")]
 
 
-def impasto(*args: str, threads: int | None = None) -> subprocess.Popen[str]:
-    env = ray_env() if threads is None else {**ray_env(), "OMP_NUM_THREADS": str(threads)}
+def impasto(*args: str, env: dict[str, str] | None = None, threads: int | None = None) -> subprocess.Popen[str]:
+    env = ray_env() if env is None else env
+    if threads is not None:
+        env = {**env, "OMP_NUM_THREADS": str(threads)}
     return subprocess.Popen([sys.executable, "-m", "impasto", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
@@ -51,7 +60,7 @@ def album(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def first_run(album: Path, ray_cluster: Cluster) -> tuple[int, str, Path]:
     out = album / "out"
     code, err = finish(impasto("batch", str(album / "photos"), "--style", str(album / "starry.jpg"), "-o", str(out),
-                               "--address", ray_cluster.address, *TINY))
+                               "--address", ray_cluster.address, *TINY, env=ray_cluster.env))
     return code, err, out
 
 
@@ -88,7 +97,7 @@ def test_a_rerun_recomputes_and_rewrites_nothing(first_run, album, ray_cluster) 
     _, _, out = first_run
     before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*.png")}
     code, err = finish(impasto("batch", str(album / "photos"), "--style", str(album / "starry.jpg"), "-o", str(out),
-                               "--address", ray_cluster.address, *TINY))
+                               "--address", ray_cluster.address, *TINY, env=ray_cluster.env))
     assert code == 1, err  # the corrupt photo is still there
     assert "3 items: 2 done already, 1 to run" in err
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*.png")} == before
@@ -101,9 +110,9 @@ def test_a_worker_killed_mid_task_is_run_again_and_its_item_completes(album, ray
     out = tmp_path / "out"
     batch = impasto("batch", str(album / "photos" / "tubingen.jpg"), "--style", str(album / "starry.jpg"), "-o",
                     str(out), "--address", ray_cluster.address, "--size", "64", "--iterations", "30",
-                    "--seed", "1", "--threads", "1", "-q")
+                    "--seed", "1", "--threads", "1", "-q", env=ray_cluster.env)
     deadline = time.monotonic() + 180
-    while not (running := ray_cluster.task_processes("_run_task")):
+    while not (running := ray_cluster.task_processes("run_transfer")):
         assert batch.poll() is None and time.monotonic() < deadline, batch.communicate()
         time.sleep(0.1)
     os.kill(running[0], signal.SIGKILL)
@@ -111,3 +120,63 @@ def test_a_worker_killed_mid_task_is_run_again_and_its_item_completes(album, ray
     assert code == 0, err
     assert read_metadata(out / "tubingen__starry.png")["iterations_done"] == 30
     assert "1 made, 0 kept or not run, 0 failed" in err
+
+
+def test_a_rerun_without_a_seed_rewrites_nothing_and_changed_settings_run_again(album, ray_cluster, tmp_path) -> None:
+    out = tmp_path / "out"
+    args = ["batch", str(album / "photos" / "tubingen.jpg"), "--style", str(album / "starry.jpg"), "-o", str(out),
+            "--address", ray_cluster.address, *UNSEEDED]
+    code, err = finish(impasto(*args, env=ray_cluster.env))
+    assert code == 0, err
+    result = out / "tubingen__starry.png"
+    first = (result.stat().st_ino, result.stat().st_mtime_ns)
+    seed = read_metadata(result)["seed"]
+    assert isinstance(seed, int), "the task drew a seed and stored it"
+    code, err = finish(impasto(*args, env=ray_cluster.env))
+    assert code == 0, err
+    assert "1 items: 1 done already, 0 to run" in err
+    assert (result.stat().st_ino, result.stat().st_mtime_ns) == first
+    [entry] = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert entry["status"] == "existing" and entry["seed"] == seed
+    code, err = finish(impasto(*args, "--style-weight", "3", env=ray_cluster.env))
+    assert code == 0, err
+    assert "1 items: 0 done already, 1 to run" in err
+    assert read_metadata(result)["settings"]["style_weight"] == 3
+
+
+@pytest.mark.parametrize("token", ["none", "another"])
+def test_a_client_without_the_clusters_token_is_refused_in_one_line(album, ray_cluster, tmp_path, token) -> None:
+    another = tmp_path / "auth_token"
+    another.write_text(secrets.token_hex(32))
+    env = {**ray_env(another if token == "another" else None),
+           "RAY_gcs_server_port_wait_time_s": "2"}  # Ray tries twice, not for 20 s
+    out = tmp_path / "out"
+    code, err = finish(impasto("batch", str(album / "photos" / "tubingen.jpg"), "--style", str(album / "starry.jpg"),
+                               "-o", str(out), "--address", ray_cluster.address, *TINY, env=env))
+    assert code == 2, err
+    cluster = f"impasto: error: the Ray cluster at {ray_cluster.address!r}"
+    assert err.splitlines()[-1] == {
+        "none": f"{cluster} wants an authentication token and RAY_AUTH_MODE is not 'token' here: set "
+                f"RAY_AUTH_MODE=token and {TOKEN_HELP}",
+        "another": f"{cluster} refused impasto's authentication token: {TOKEN_HELP}",
+    }[token]
+    assert "Traceback" not in err and not out.exists()
+
+
+@pytest.fixture
+def ray_tmp() -> Iterator[Path]:
+    """The folder of a local instance's files, removed after: short, as Ray's socket paths must fit 107 bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_local_instance_runs_the_batch_with_a_token_of_its_own(album, tmp_path, ray_tmp) -> None:
+    home, out = tmp_path / "home", tmp_path / "out"
+    home.mkdir()
+    code, err = finish(impasto("batch", str(album / "photos" / "tubingen.jpg"), "--style", str(album / "starry.jpg"),
+                               "-o", str(out), *TINY, env={**ray_env(), "HOME": str(home), "RAY_TMPDIR": str(ray_tmp)}))
+    assert code == 0, err
+    assert "impasto batch: on a local Ray instance" in err and "Token authentication" not in err
+    assert read_metadata(out / "tubingen__starry.png")["iterations_done"] == 3
+    assert not (home / ".ray").exists(), "Ray would keep a token made up for it in ~/.ray/auth_token"

@@ -1,23 +1,30 @@
 """`impasto serve --ray ADDRESS` against a real Ray cluster (tests/cluster/conftest.py): a job runs to
-the end with its events and previews, a cancelled one keeps its image, and a killed server's job
-is run again after the restart."""
+the end with its events and previews, a cancelled one keeps its image, a killed server's job is run
+again after the restart, and a server without the cluster's token does not start."""
 
 from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from impasto.cluster import TOKEN_HELP
+
 from ..web.conftest import Server, image_bytes, upload, wait_for
-from .conftest import Cluster
+from .conftest import Cluster, ray_env
 
 
 @pytest.fixture
-def server(tmp_path: Path, ray_cluster: Cluster) -> Iterator[Server]:
+def server(tmp_path: Path, ray_cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # the server's environment: the cluster's token
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(ray_cluster.token))
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     server = Server(tmp_path / "data", "--ray", ray_cluster.address)
     try:
         yield server
@@ -58,3 +65,14 @@ def test_a_killed_servers_job_runs_again_on_the_cluster_after_the_restart(server
     meta = json.loads(Image.open(io.BytesIO(client.get(done["urls"]["result"]).content)).info["impasto"])
     assert meta["iterations_done"] == 40 and meta["seed"] == 5
     assert "was interrupted by a server stop" in server.log.read_text()
+
+
+def test_a_server_without_the_clusters_token_stops_with_one_line(ray_cluster, tmp_path) -> None:
+    env = {**ray_env(), "RAY_gcs_server_port_wait_time_s": "2"}  # Ray tries twice, not for 20 s
+    serve = subprocess.run([sys.executable, "-m", "impasto", "serve", "--data-dir", str(tmp_path / "data"), "--ray",
+                            ray_cluster.address], capture_output=True, text=True, env=env, timeout=300)
+    assert serve.returncode == 2, serve.stderr
+    assert serve.stderr.splitlines()[-1] == (
+        f"impasto: error: the Ray cluster at {ray_cluster.address!r} wants an authentication token and RAY_AUTH_MODE "
+        f"is not 'token' here: set RAY_AUTH_MODE=token and {TOKEN_HELP}")
+    assert "Traceback" not in serve.stderr

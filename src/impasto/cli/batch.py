@@ -138,9 +138,10 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     todo = [item for item in items if item.output not in status]
     print(f"impasto batch: {len(items)} items: {sum(s['status'] == 'existing' for s in status.values())} done "
           f"already, {len(todo)} to run", file=sys.stderr)
+    pool = Pool(connect(args.address), args.threads, args.retries) if todo else None
+    out_dir.mkdir(exist_ok=True)  # only now: a batch that cannot start leaves no folder behind
     interrupted = False
-    if todo:
-        pool = Pool(connect(args.address), args.threads, args.retries)
+    if pool is not None:
         where = "on a local Ray instance" if args.address is None else f"on the Ray cluster at {args.address}"
         per_task = "a GPU each" if pool.gpus else f"{args.threads} thread{'s' if args.threads > 1 else ''} each"
         print(f"impasto batch: {where}: {pool.slots} at a time ({per_task})", file=sys.stderr)
@@ -155,9 +156,9 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         bar.write(f"impasto: failed: {outcome.item.label}: {outcome.error}", file=sys.stderr)
                         counts["failed"] += 1
                     else:
-                        assert outcome.image is not None and outcome.config is not None
-                        save_result(outcome.item, outcome.image, outcome.config)
-                        status[outcome.item.output] = {"status": "done", "seed": outcome.config.seed,
+                        assert outcome.result is not None
+                        save_result(outcome.item, outcome.result)
+                        status[outcome.item.output] = {"status": "done", "seed": outcome.result.config.seed,
                                                        "seconds": round(outcome.seconds, 2)}
                         counts["done"] += 1
                     bar.update()
@@ -193,7 +194,8 @@ def _configurator(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                 raise ConfigError(f"unknown setting {name!r}: use the long name of a transfer option, e.g. "
                                   f"style-weight or size")
             setattr(values, action.dest, _value(action, name, text))
-        return config_from_args(values, TransferConfig.from_preset(values.preset))
+        # The seed only if one was given: each task draws its own, and a rerun takes any drawn one as done.
+        return config_from_args(values, TransferConfig.from_preset(values.preset)).replace(seed=values.seed)
 
     return configure
 
@@ -231,13 +233,13 @@ def _rows(args: argparse.Namespace) -> list[Row]:
 
 
 def _output_dir(name: str) -> Path:
+    """The results' folder, checked; the batch makes it once it starts."""
     folder = Path(name)
     if folder.exists() and not folder.is_dir():
         raise ImageError(f"--output-dir {name!r} is a file: give a folder")
     if not folder.parent.is_dir():
         raise ImageError(f"the folder above --output-dir {name!r} does not exist: create it or choose another")
-    folder.mkdir(exist_ok=True)
-    if not os.access(folder, os.W_OK):
+    if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
         raise ImageError(f"--output-dir {name!r} is not writable: choose another folder")
     return folder
 

@@ -15,7 +15,6 @@ import queue
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,12 +23,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..cluster import Ended, Pool, connect, run_transfer
 from ..config import TransferConfig
-from ..errors import ImpastoError, Interrupted, NonFiniteLoss, OptimizationError
-from ..images import load_image
 from ..optimize import Progress, ProgressCallback
 from ..pipeline import Result, transfer
-from ..vgg import read_weights, use_weights
 
 __all__ = ["LocalRunner", "RayRunner", "Runner"]
 
@@ -66,41 +63,29 @@ class RayRunner:
     """Jobs as tasks on a Ray cluster: on a GPU each if it has GPUs, else on `threads` CPU threads each."""
 
     def __init__(self, address: str, threads: int = 1) -> None:
-        from ..cluster import connect
-
         self.ray = ray = connect(address)
-        resources = ray.cluster_resources()
-        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
-        count = gpus or max(1, cpus // threads)
+        self.pool = Pool(ray, threads, RAY_RETRIES)
+        count = self.pool.slots
         self.slots = [f"ray {index}/{count}" for index in range(1, count + 1)]
-        self.threads = 1 if gpus else threads
-        self.task = ray.remote(_job_task).options(num_cpus=self.threads, num_gpus=1 if gpus else 0,
-                                                  max_retries=RAY_RETRIES, retry_exceptions=False)
+        self.task = ray.remote(_job_task)
         # Stop flags the tasks read; named after this server, so tasks never see another's.
         self.board = ray.remote(_Board).options(num_cpus=0, name=f"impasto-board-{uuid.uuid4().hex}").remote()
-        self.weights = ray.put({name: value.numpy() for name, value in read_weights().items()})
 
     def run(self, slot: str, content: Path, style: Path, config: TransferConfig,
             callback: ProgressCallback) -> Result:
         key = uuid.uuid4().hex
-        photo, painting = (self.ray.put(load_image(path, config.max_pixels, role))
-                           for path, role in ((content, "content"), (style, "style")))
-        events = self.task.remote(config, self.threads, self.board, key, self.weights, photo, painting)
+        inputs = self.pool.inputs(config, content, [style])
+        events = self.task.options(**self.pool.options(config)).remote(config, self.pool.threads, self.board, key,
+                                                                       *inputs)
         try:
             for ref in events:
-                kind, *values = self.ray.get(ref)
-                if kind == "progress":
-                    if callback(values[0]):
-                        self.board.stop.remote(key)
-                elif kind == "done":
-                    return values[0]
-                elif kind == "stopped":
-                    name, message, image, step = values
-                    raise (Interrupted if name == "Interrupted" else NonFiniteLoss)(message, image, step)
-                elif kind == "failed":
-                    raise ImpastoError(values[0])
-                else:
-                    raise RuntimeError(f"the job's task failed: {values[0]}")
+                event = self.ray.get(ref)  # a bug in the task raises here, as it would in a local run
+                if not isinstance(event, Progress):
+                    if event.error is not None:
+                        raise event.error
+                    return event.result
+                if callback(event):
+                    self.board.stop.remote(key)
         finally:
             self.board.forget.remote(key)
         raise RuntimeError("the job's task ended without a result")
@@ -123,17 +108,13 @@ class _Board:
 
 
 def _job_task(config: TransferConfig, threads: int, board: Any, key: str, weights: dict[str, np.ndarray],
-              content: Image.Image, style: Image.Image) -> Iterator[tuple[Any, ...]]:
-    """The task (a streaming generator): ('progress', event) about every `REPORT_EVERY` seconds and at
-    each level's start and the last step, then ('done', image, config), ('stopped', error name,
-    message, image, step), ('failed', message) for a bad input, or ('crashed', message) for a bug."""
+              content: Image.Image, style: Image.Image) -> Iterator[Progress | Ended]:
+    """The task (a streaming generator): `run_transfer` in a thread, with a `Progress` event about
+    every `REPORT_EVERY` seconds and at each level's start and the last step, each asking the board
+    whether to stop, then how the run ended (`Ended`)."""
     import ray
 
-    torch.set_num_threads(threads)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the store's arrays are read-only; the network copies them
-        use_weights({name: torch.from_numpy(value) for name, value in weights.items()})
-    events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+    events: queue.Queue[Progress | Ended | Exception] = queue.Queue()
     last = {"time": 0.0, "level": 0}
 
     def report(event: Progress) -> bool:
@@ -141,24 +122,20 @@ def _job_task(config: TransferConfig, threads: int, board: Any, key: str, weight
         if now - last["time"] < REPORT_EVERY and event.step != event.total and event.level == last["level"]:
             return False
         last.update(time=now, level=event.level)
-        events.put(("progress", dataclasses.replace(event, image=event.image.detach().clone())))
+        events.put(dataclasses.replace(event, image=event.image.detach().clone()))
         return bool(ray.get(board.should_stop.remote(key)))
 
     def work() -> None:
         try:
-            result = transfer(content, [style], config, report)
-            events.put(("done", result))
-        except OptimizationError as error:
-            events.put(("stopped", type(error).__name__, str(error), error.image, error.step))
-        except ImpastoError as error:
-            events.put(("failed", str(error)))
-        except Exception as error:  # a bug: the server logs it as the local backend would
-            events.put(("crashed", f"{type(error).__name__}: {error}"))
+            events.put(run_transfer(config, threads, weights, content, style, callback=report))
+        except Exception as error:  # a bug: the task raises it, and the server logs it as a local run's
+            events.put(error)
 
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
+    threading.Thread(target=work, daemon=True).start()
     while True:
-        message = events.get()
-        yield message
-        if message[0] != "progress":
+        event = events.get()
+        if isinstance(event, Exception):
+            raise event
+        yield event
+        if isinstance(event, Ended):
             return
