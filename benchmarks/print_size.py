@@ -2,11 +2,11 @@
 the whole run and for each level of its schedule.
 
 Each size runs in a fresh process: `impasto.transfer` of the bundled tubingen.jpg as
-starry_night.jpg (or the images given), with the network loaded first, and the result written to
-out/print_SIZE.png as the CLI writes it. A thread samples the process's RSS every 5 ms; each
-level's peak is the highest sample while that level ran, less the RSS with the network loaded (what
-`--memory-budget` counts); the whole process's peak RSS is read from the kernel. The prediction is
-`impasto.pipeline.plan_transfer`'s.
+starry_night.jpg (or the images given), and the result written to out/print_SIZE.png as the CLI
+writes it. A thread samples the process's RSS every 5 ms; each phase's peak is the highest sample
+while it ran, the whole process's (what `--memory-budget` counts); the peak RSS is read from the
+kernel too. The prediction is `impasto.pipeline.plan_transfer`'s in the same process just before the
+run: the run's peak plus what the process held before it (the network it loads included).
 
     python benchmarks/print_size.py 1024:1G:20 2048:2G:12    # size:budget:iterations
     python benchmarks/print_size.py --content photo.jpg --style painting.jpg 8192:8G:165
@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from impasto import pipeline
+from impasto import levels
 from impasto.config import TransferConfig
 from impasto.images import EXAMPLES, save_image
 from impasto.memory import format_bytes, parse_bytes
 from impasto.objective import Objective
 from impasto.pipeline import plan_transfer, transfer
-from impasto.vgg import VGG19, load_vgg19
+from impasto.vgg import VGG19
 
 
 def _rss() -> int:
@@ -39,34 +39,32 @@ def _rss() -> int:
 
 
 def measure(content: Path, style: Path, config: TransferConfig, out: Path) -> dict[str, object]:
-    """Run one transfer in this process: the peak above the loaded network and the time of each
-    phase: loading the images and planning, each level, writing the file.
+    """Run one transfer in this process: its plan, and the peak RSS and time of each phase: loading
+    the network and the images and planning, each level, writing the file.
 
-    A level starts when the pipeline builds its objective (`pipeline._objective`, wrapped here), so
+    A level starts when the pipeline builds its objective (`levels._objective`, wrapped here), so
     its peak includes its targets and its first step."""
-    shapes = {(level.height, level.width): index
-              for index, level in enumerate(plan_transfer(content, config).levels, 1)}
-    load_vgg19()
-    before = _rss()
+    plan = plan_transfer(content, config)
+    shapes = {(level.height, level.width): index for index, level in enumerate(plan.levels, 1)}
     phase, peaks, starts = 0, [0] * (len(shapes) + 2), [0.0] * (len(shapes) + 2)
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.005):
-            peaks[phase] = max(peaks[phase], _rss() - before)
+            peaks[phase] = max(peaks[phase], _rss())
 
     def begin(index: int) -> None:
         nonlocal phase
         phase, starts[index] = index, time.perf_counter()
 
-    build = pipeline._objective
+    build = levels._objective
 
     def objective(vgg: VGG19, current: Any, *args: Any) -> Objective:
         if shapes[current.shape] != phase:
             begin(shapes[current.shape])
         return build(vgg, current, *args)
 
-    pipeline._objective = objective  # type: ignore[assignment]
+    levels._objective = objective  # type: ignore[assignment]
     sampler = threading.Thread(target=sample, daemon=True)
     begin(0)
     sampler.start()
@@ -77,12 +75,12 @@ def measure(content: Path, style: Path, config: TransferConfig, out: Path) -> di
     done.set()
     sampler.join()
     return {"peaks": peaks, "seconds": [b - a for a, b in zip(starts, [*starts[1:], end], strict=True)],
-            "total": end - starts[0], "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            "total": end - starts[0], "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "held": plan.runtime.held, "plan": [(level.describe(), level.peak_bytes, level.seconds)
+                                                for level in plan.levels], "planned_seconds": plan.seconds}
 
 
 def run(content: Path, style: Path, size: int, budget: str, iterations: int, out: Path) -> None:
-    config = TransferConfig(size=size, memory_budget=parse_bytes(budget), iterations=iterations, seed=0)
-    plan = plan_transfer(content, config)
     command = [sys.executable, __file__, "--one", str(content), str(style), str(size), budget, str(iterations),
                str(out)]
     process = subprocess.run(command, capture_output=True, text=True)
@@ -90,16 +88,16 @@ def run(content: Path, style: Path, size: int, budget: str, iterations: int, out
         print(f"| {size} | {budget} | failed (exit {process.returncode}): {process.stderr.strip()[-300:]} |")
         return
     measured = json.loads(process.stdout)
-    finest = plan.levels[-1]
-    layout = "whole" if finest.block is None else f"{finest.blocks} x {finest.block} px"
-    print(f"| {finest.width}x{finest.height} | {budget} | {len(plan.levels)} levels, finest {layout}, history "
-          f"{finest.history} | {format_bytes(plan.peak_bytes)} | {format_bytes(max(measured['peaks']))} | "
-          f"{format_bytes(measured['maxrss'])} | {plan.seconds:.0f} s | {measured['total']:.0f} s | {iterations} |")
+    plan, held = measured["plan"], measured["held"]
+    predicted = held + max(peak for _, peak, _ in plan)
+    print(f"| {size} px | {budget} | {len(plan)} levels; finest {plan[-1][0]} | {format_bytes(predicted)} | "
+          f"{format_bytes(max(measured['peaks']))} | {format_bytes(measured['maxrss'])} | "
+          f"{measured['planned_seconds']:.0f} s | {measured['total']:.0f} s | {iterations} |")
     peaks, seconds = measured["peaks"], measured["seconds"]
     print(f"|   loading and planning | | | | {format_bytes(peaks[0])} | | | {seconds[0]:.0f} s | |")
-    for index, planned in enumerate(plan.levels, 1):
-        print(f"|   level {index}: {planned.describe()} | | | {format_bytes(planned.peak_bytes)} | "
-              f"{format_bytes(peaks[index])} | | {planned.seconds:.0f} s | {seconds[index]:.0f} s | |")
+    for index, (describe, peak, planned_seconds) in enumerate(plan, 1):
+        print(f"|   level {index}: {describe} | | | {format_bytes(held + peak)} | "
+              f"{format_bytes(peaks[index])} | | {planned_seconds:.0f} s | {seconds[index]:.0f} s | |")
     print(f"|   writing the file | | | | {format_bytes(peaks[-1])} | | | {seconds[-1]:.0f} s | |", flush=True)
 
 
@@ -109,11 +107,12 @@ def main() -> None:
     parser.add_argument("--content", type=Path, default=EXAMPLES / "tubingen.jpg")
     parser.add_argument("--style", type=Path, default=EXAMPLES / "starry_night.jpg")
     args = parser.parse_args()
-    print("| output | budget | plan | predicted peak | measured peak (above the network) | peak RSS (whole process) "
+    print("| output | budget | plan | predicted peak (whole process) | measured peak (sampled) | peak RSS (kernel) "
           "| predicted time | time | iterations |")
     print("|---|---|---|---|---|---|---|---|---|")
     for spec in args.specs:
         size, budget, iterations = spec.split(":")
+        Path("out").mkdir(exist_ok=True)
         run(args.content, args.style, int(size), budget, int(iterations), Path(f"out/print_{size}.png"))
 
 

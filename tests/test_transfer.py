@@ -180,3 +180,12 @@ def test_a_callback_returning_true_stops_the_run_with_the_current_image(content_
         impasto.transfer(content_path, style_path, TINY, stop_at_five)
     assert steps == [1, 2, 3, 4, 5]
     assert caught.value.step == 5 and caught.value.image is not None and caught.value.image.shape[0] == 1
+
+
+def test_the_iterations_taken_are_counted(content_path, style_path, tmp_path) -> None:
+    """`early_stop` ends levels early: the result, its metadata and the CLI count the steps taken."""
+    config = TINY.replace(iterations=60, early_stop=0.5)  # a level ends once its loss falls < 50% in 10 steps
+    result = impasto.transfer(content_path, style_path, config)
+    assert 10 < result.steps < 60
+    meta = result.metadata()
+    assert meta["iterations_done"] == result.steps and meta["finished"] is True
