@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .. import __version__
 from ..device import resolve_device
@@ -54,8 +55,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         try:
             yield
         finally:
-            manager.stop()
-            store.close()
+            if manager.stop():
+                store.close()
+            else:  # the worker still writes to the store; the process ends without it
+                log.warning("a job did not stop in time: it runs again at the next start")
 
     app = FastAPI(
         title="impasto",
@@ -66,7 +69,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.settings, app.state.manager = settings, manager
     app.state.memory_budget = _memory_budget(settings, devices)
-    app.state.host_budget = _host_budget(devices)
+    # A job is planned at admission for the device its run plans for: the first worker's (the budget
+    # is the least of theirs), or on Ray the job's own, resolved on a node (here, a guess at it).
+    app.state.plan_device = None if settings.ray else str(devices[0])
+    app.state.host_budget = host_bytes(resolve_device(app.state.plan_device or "auto"))
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/", lambda: FileResponse(STATIC / "index.html"), include_in_schema=False)
@@ -75,8 +81,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_exception_handler(ImpastoError, _impasto_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(BodyLimit, max_bytes=2 * settings.max_upload_bytes + FORM_MARGIN)
-    app.add_middleware(Guard, token=settings.token, allowed_hosts=settings.allowed_hosts,  # outermost: first
+    app.add_middleware(Guard, token=settings.token, allowed_hosts=settings.allowed_hosts,
                        rate_limit=settings.rate_limit)
+    if settings.trusted_proxies:  # outermost: the Guard sees the client and scheme the proxy names
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
 
 
@@ -86,15 +94,6 @@ def _memory_budget(settings: ServerSettings, devices: list[torch.device]) -> int
     if settings.memory_budget_mb is not None:
         return int(settings.memory_budget_mb * 2**20)
     return min(available_bytes(device) for device in devices)
-
-
-def _host_budget(devices: list[torch.device]) -> int | None:
-    """Memory outside the GPUs that a run's plan may put L-BFGS's history in (`plan_level`): this
-    machine's available memory, shared by the workers; None unless every worker has a GPU."""
-    host = host_bytes(devices[0])
-    if host is None or any(device.type != "cuda" for device in devices):
-        return None
-    return host // len(devices)
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
