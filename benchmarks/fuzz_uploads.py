@@ -53,6 +53,7 @@ SIDES = (24, 32, 48, 64, 96)
 SETTINGS = {"size": 32, "iterations": 0}
 """A job's settings: the smallest run, should a damaged image be accepted and start before it is deleted."""
 ROLES = {"content": "photo", "style": "painting"}
+PROGRESS_EVERY = 1000
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,8 @@ def fuzz(count: int, seed: int, folders: Sequence[Path] = (EXAMPLES,), seconds: 
         with serve(folder) as (client, process, log):
             for case in cases(count, seed, encoded):
                 outcomes.append(send(client, case, clean, folder / "data" / "jobs"))
+                if len(outcomes) % PROGRESS_EVERY == 0:
+                    print(f"{len(outcomes)} of {count} uploads in {time.monotonic() - started:.0f} s", file=sys.stderr)
                 if time.monotonic() - started > seconds or process.poll() is not None:
                     break
             listed = client.get("/api/jobs").json()["jobs"]

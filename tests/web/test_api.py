@@ -145,6 +145,8 @@ def test_a_stopping_server_queues_its_running_job_again(tmp_path, photo, paintin
     with app_client(tmp_path / "data") as client:
         job = client.post("/api/jobs", **upload(photo, painting, {"size": 48, "iterations": 100_000})).json()
         wait_for(client, job["id"], {"running"}, step=2)
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 2, "the running job is told to stop, not waited for"
     with app_client(tmp_path / "data") as client:
         again = client.get(f"/api/jobs/{job['id']}").json()
         assert again["status"] in ("queued", "running") and again["error"] is None

@@ -19,6 +19,8 @@ __all__ = ["serve"]
 def serve(settings: ServerSettings) -> None:
     """Serve until Ctrl-C or SIGTERM; a job running then is queued again and resumes at the next start."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    # Pillow logs what it finds wrong in a damaged upload as an ERROR; the client's 422 says it already.
+    logging.getLogger("PIL").setLevel(logging.CRITICAL)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     devices = ", ".join(str(device) for device in app.state.manager.devices)
