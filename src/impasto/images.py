@@ -13,11 +13,12 @@ import io
 import json
 import os
 import tempfile
+import threading
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -31,8 +32,10 @@ __all__ = [
     "EXAMPLES",
     "ImageSource",
     "check_output_path",
+    "decode_image",
     "load_image",
     "longest_side",
+    "open_image",
     "read_metadata",
     "resize_longest",
     "save_image",
@@ -61,7 +64,7 @@ def load_image(source: ImageSource, max_pixels: int, role: str = "input") -> Ima
         return to_pil(_check_tensor(source, role))
     if isinstance(source, Image.Image):
         _check_pixels(source, max_pixels, role, "the image")
-        return _to_rgb(source)
+        return decode_image(source, f"the {role} image")
     path = Path(source)
     name = f"{role} image {str(path)!r}"
     if not path.exists():
@@ -71,27 +74,63 @@ def load_image(source: ImageSource, max_pixels: int, role: str = "input") -> Ima
     if path.stat().st_size == 0:
         raise ImageError(f"{name} is an empty file (0 bytes): give a real image")
     try:
-        with warnings.catch_warnings(), _no_pillow_pixel_limit():
-            warnings.simplefilter("ignore")  # problems become ImageErrors below, not stray warnings
-            with Image.open(path) as image:
-                _check_pixels(image, max_pixels, role, name)
-                image.load()
-                return _to_rgb(image)
+        image = open_image(path, name)
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image file Pillow can read (PNG, JPEG, WebP, TIFF, ...)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{name} is truncated or corrupt ({exc}): re-export or re-download it") from None
+    with image:
+        _check_pixels(image, max_pixels, role, name)
+        return decode_image(image, name)
+
+
+def open_image(file: str | os.PathLike | IO[bytes], name: str) -> Image.Image:
+    """`file` opened lazily: its format and size are known, its pixels not yet read (see
+    `decode_image`). `name` ('the photo', "content image 'a.jpg'") names it in errors.
+
+    Raises:
+        UnidentifiedImageError: (Pillow's) the file is not an image of a format Pillow reads.
+        ImageError: its header is damaged.
+    """
+    try:
+        with warnings.catch_warnings(), _no_pillow_pixel_limit():
+            warnings.simplefilter("ignore")  # problems become ImageErrors, not stray warnings
+            return Image.open(file)
+    except UnidentifiedImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise OSError, ValueError, struct.error, ...
+        raise _damaged(name, exc) from None
+
+
+def decode_image(image: Image.Image, name: str) -> Image.Image:
+    """The pixels of `image` (opened by `open_image`, or any PIL image) as 8-bit RGB, upright and in
+    sRGB. A damaged file raises ImageError naming `name`, whatever Pillow's decoder raised."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image.load()
+            return _to_rgb(image)
+    except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, EOFError, ...
+        raise _damaged(name, exc) from None
+
+
+def _damaged(name: str, exc: Exception) -> ImageError:
+    reason = " ".join(str(exc).split()) or type(exc).__name__  # Pillow's words, on one line
+    return ImageError(f"{name} is truncated or corrupt ({reason}): re-export or re-download it")
+
+
+_PIXEL_LIMIT = threading.Lock()
+"""Held while Pillow's limit is lifted: it is process-wide, and the web app opens images in several threads."""
 
 
 @contextlib.contextmanager
 def _no_pillow_pixel_limit() -> Iterator[None]:
     """Lift Pillow's own decompression-bomb limit, so that `max_pixels` alone decides."""
-    limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
+    with _PIXEL_LIMIT:
+        limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
 
 
 def _check_pixels(image: Image.Image, max_pixels: int, role: str, name: str) -> None:

@@ -143,15 +143,16 @@ def transfer(
     return Result(reached.image, config, reached.steps)
 
 
-def plan_transfer(content: ImageSource, config: TransferConfig) -> Plan:
+def plan_transfer(content: ImageSource, config: TransferConfig, held: int | None = None) -> Plan:
     """How `transfer(content, ..., config)` would run, level by level, within its memory budget,
-    without running it (the images are only measured).
+    without running it (the images are only measured). `held`: what the process will hold when the
+    run starts, the network aside (default: what it holds now; see `memory.resolve_runtime`).
 
     Raises:
         ConfigError: the output does not fit in the budget; the message names the largest size that does.
     """
     photo = load_image(content, config.max_pixels, "content")
-    runtime = resolve_runtime(config, network_held=False)
+    runtime = resolve_runtime(config, network_held=False, held=held)
     return plan_levels(config, runtime, lambda side: _shape_of(photo.size, side))[1]
 
 

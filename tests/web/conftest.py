@@ -18,10 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from impasto.images import EXAMPLES
+from impasto.memory import NETWORK_BYTES, process_bytes
 from impasto.web.app import create_app
 from impasto.web.settings import ServerSettings
 
@@ -57,9 +59,23 @@ def upload(photo: bytes, painting: bytes, settings: dict[str, Any] | None = None
 def app_client(data_dir: Path, **settings: Any) -> Iterator[TestClient]:
     """The app on `data_dir` with its workers running, as a TestClient."""
     settings.setdefault("rate_limit", 10_000)  # the tests send many requests; test_guard.py tests the limit
+    settings.setdefault("max_iterations", 100_000)  # jobs that run until they are cancelled; test_limits.py
     app = create_app(ServerSettings(data_dir=data_dir, device="cpu", **settings))
     with TestClient(app, base_url="http://localhost") as client:  # a name the server answers to
         yield client
+
+
+def run_budget_mb(megabytes: float) -> float:
+    """A server's `--memory-budget-mb` that leaves a run about `megabytes` besides what this process
+    (the test suite's) holds and the network: the budget bounds the whole process."""
+    return (process_bytes(torch.device("cpu")) + NETWORK_BYTES) / 2**20 + megabytes
+
+
+def idle_client(data_dir: Path, peer: str = "testclient", scheme: str = "http", **settings: Any) -> TestClient:
+    """The app on `data_dir` with its workers not started (accepted jobs stay queued, nothing runs),
+    as a TestClient whose requests come from the address `peer` over `scheme`."""
+    app = create_app(ServerSettings(data_dir=data_dir, device="cpu", **settings))
+    return TestClient(app, base_url=f"{scheme}://localhost", client=(peer, 50000))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from impasto.cli.serve import _serve
 from impasto.web.guard import COOKIE
 
-from .conftest import app_client, upload
+from .conftest import app_client, idle_client, upload
 
 TOKEN = "s3cret-token"
 
@@ -71,6 +71,37 @@ def test_job_creation_is_rate_limited_per_client(tmp_path, photo, painting) -> N
         assert refused.json()["detail"].startswith("at most 2 new jobs a minute from one address: try again in ")
         assert 0 < int(refused.headers["retry-after"]) <= 60
         assert client.get("/api/jobs").status_code == 200, "reading is not limited"
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_limit(tmp_path, photo, painting) -> None:
+    def post(client, forwarded_for: str) -> int:
+        headers = {"X-Forwarded-For": forwarded_for}
+        return client.post("/api/jobs", headers=headers, **upload(photo, painting)).status_code
+
+    proxy = idle_client(tmp_path / "data", peer="10.0.0.2", rate_limit=1, trusted_proxies=("10.0.0.0/24",))
+    assert post(proxy, "203.0.113.5") == 201
+    assert post(proxy, "203.0.113.5") == 429
+    assert post(proxy, "203.0.113.6, 10.0.0.7") == 201, "the right-most address that is not a trusted proxy counts"
+    assert post(proxy, "198.51.100.1, 203.0.113.6") == 429, "what the client itself wrote in front counts for nothing"
+
+    untrusted = idle_client(tmp_path / "direct", peer="10.0.0.2", rate_limit=1)
+    assert post(untrusted, "203.0.113.5") == 201
+    assert post(untrusted, "203.0.113.6") == 429, "a peer that is not a trusted proxy is its own client"
+
+
+@pytest.mark.parametrize(("peer", "scheme", "forwarded_proto", "secure"), [
+    ("10.0.0.9", "http", None, False),
+    ("10.0.0.9", "https", None, True),  # TLS to the server itself
+    ("10.0.0.2", "http", "https", True),  # TLS to the trusted proxy
+    ("10.0.0.9", "http", "https", False),  # anyone may send the header
+])
+def test_the_cookie_is_secure_when_the_request_came_over_https(tmp_path, peer, scheme, forwarded_proto,
+                                                               secure) -> None:
+    client = idle_client(tmp_path / "data", peer=peer, scheme=scheme, token=TOKEN, trusted_proxies=("10.0.0.2",))
+    headers = {"X-Forwarded-Proto": forwarded_proto} if forwarded_proto else {}
+    page = client.get("/", params={"token": TOKEN}, headers=headers)
+    assert page.status_code == 200
+    assert page.headers["set-cookie"].endswith("; Secure") == secure
 
 
 def test_serve_beyond_loopback_makes_up_a_token(tmp_path, monkeypatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import secrets
 import sys
 from pathlib import Path
@@ -38,6 +39,8 @@ def add_parser(commands: Any) -> None:
         "--max-pixels", type=int, default=d.max_pixels, metavar="N", help="largest uploaded image in pixels"
     )
     serve.add_argument("--max-queue", type=int, default=d.max_queue, metavar="N", help="most jobs waiting at once")
+    serve.add_argument("--max-iterations", type=int, default=d.max_iterations, metavar="N",
+                       help="most iterations a job may ask for")
     serve.add_argument(
         "--memory-budget-mb",
         type=float,
@@ -64,6 +67,15 @@ def add_parser(commands: Any) -> None:
     network.add_argument(
         "--rate-limit", type=int, default=d.rate_limit, metavar="N", help="most new jobs per client per minute"
     )
+    network.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="the IP address (or network, 10.0.0.0/8) of a proxy in front of the server whose X-Forwarded-For "
+        "and X-Forwarded-Proto are believed (the rate limit then counts the client it names); repeat for more",
+    )
     serve.add_argument(
         "--ray",
         metavar="ADDRESS",
@@ -77,10 +89,12 @@ def _serve(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(ServerSettings)}
     given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
     given["allowed_hosts"] = tuple(given.get("allowed_hosts", ()))
+    given["trusted_proxies"] = tuple(_proxy(address) for address in given.get("trusted_proxies", ()))
     settings = ServerSettings(**given)
     if settings.token is None and not settings.loopback:  # beyond this machine: never without a token
         settings = dataclasses.replace(settings, token=secrets.token_urlsafe(24))
-    for name in ("port", "max_upload_mb", "max_pixels", "max_queue", "memory_budget_mb", "rate_limit"):
+    for name in ("port", "max_upload_mb", "max_pixels", "max_queue", "max_iterations", "memory_budget_mb",
+                 "rate_limit"):
         value = getattr(settings, name)
         if value is not None and value <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value:g}")
@@ -96,3 +110,13 @@ def _serve(args: argparse.Namespace) -> int:
               f"pip install 'impasto[{extra}]'", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+def _proxy(address: str) -> str:
+    """A --trusted-proxy value, checked: uvicorn would take a mistyped one as a name that no peer has."""
+    try:
+        ipaddress.ip_network(address)
+        return address
+    except ValueError:
+        raise ConfigError(f"--trusted-proxy must be an IP address or a network such as 10.0.0.0/8, "
+                          f"got {address!r}") from None

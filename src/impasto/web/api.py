@@ -18,7 +18,8 @@ from ..config import PRESETS, TransferConfig
 from ..device import Runtime
 from ..errors import ConfigError
 from ..images import EXAMPLES, longest_side, resize_longest
-from ..memory import largest_planned_side, plan_level
+from ..memory import largest_planned_side
+from ..pipeline import plan_transfer
 from ..vgg import min_input_side
 from .jobs import JobManager, QueueFull
 from .options import REFUSED, editable_defaults, parse_settings, presets
@@ -67,6 +68,7 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
             "max_upload_bytes": settings.max_upload_bytes,
             "max_pixels": settings.max_pixels,
             "max_queue": settings.max_queue,
+            "max_iterations": settings.max_iterations,
             "memory_budget_bytes": budget,
             "max_run_pixels": {
                 name: _planned_pixels(runtime, TransferConfig.from_preset(name)) for name in PRESETS
@@ -101,19 +103,23 @@ def create_job(
     """Validate everything first (settings, then the images), then queue the job. (A plain `def`:
     FastAPI runs it in a worker thread, so decoding large images does not hold up the event streams.)
 
-    Errors: 413 a file or image too large, 415 not an image, 422 a bad setting, a truncated image or
-    a size that does not fit the memory, 429 the queue is full."""
+    Errors: 413 a file or image too large, 415 not an image, 422 a bad setting, too many iterations,
+    a truncated image or a size that does not fit the memory, 429 the queue is full."""
     config, given = parse_settings(settings)
+    if config.iterations > limits.max_iterations:
+        raise ConfigError(f"iterations must be at most {limits.max_iterations:,} on this server "
+                          f"(impasto serve --max-iterations), got {config.iterations:,}")
     photo = read_image(content, "photo", limits.max_upload_bytes, limits.max_pixels)
     painting = read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
     _check_layers(config, photo.size, painting.size)
-    _check_memory(config, photo.size, painting.size, request.app.state.runtime)
+    _check_pixels(config, photo.size, painting.size)
     config = config.replace(memory_budget=request.app.state.memory_budget)  # the run plans its blocks in it
+    photo, painting = resize_longest(photo, config.size), resize_longest(painting, _painting_side(config, config.size))
+    # The run's own planner on the run's own image: what it refuses would fail the run (ConfigError, 422).
+    plan_transfer(photo, config.replace(device=request.app.state.plan_device or config.device), request.app.state.held)
     try:
-        job = jobs.submit(
-            resize_longest(photo, config.size), resize_longest(painting, _painting_side(config, config.size)),
-            config, given, _display_name(content.filename, "photo"), _display_name(style.filename, "painting"),
-        )
+        job = jobs.submit(photo, painting, config, given, _display_name(content.filename, "photo"),
+                          _display_name(style.filename, "painting"))
     except QueueFull as error:
         raise HTTPException(429, str(error)) from None
     response.headers["Location"] = f"/api/jobs/{job.id}"
@@ -258,28 +264,21 @@ def _check_layers(config: TransferConfig, photo: tuple[int, int], painting: tupl
             )
 
 
+def _check_pixels(config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int]) -> None:
+    """Refuse a size that makes the images, at their working sizes, larger than the run will load
+    (`max_pixels`), before they are resized to it."""
+    shapes = {"photo": longest_side(photo, config.size),
+              "painting": longest_side(painting, _painting_side(config, config.size))}
+    for role, (width, height) in shapes.items():
+        if width * height > config.max_pixels:
+            raise ConfigError(f"size {config.size} makes the {role} {width}x{height} = {width * height:,} pixels, "
+                              f"over the limit of {config.max_pixels:,}: lower size")
+
+
 def _planned_pixels(runtime: Runtime, config: TransferConfig) -> int:
     """The most output pixels the memory planner fits in `runtime`'s budgets (at 4:3, in blocks where needed)."""
     width, height = longest_side((4, 3), largest_planned_side(runtime, (4, 3), config))
     return width * height
-
-
-def _check_memory(config: TransferConfig, photo: tuple[int, int], painting: tuple[int, int], runtime: Runtime) -> None:
-    """Refuse a run that does not fit `runtime`'s budgets even in blocks (the memory planner's), naming
-    the largest size that fits. `photo` and `painting` are the images' own sizes."""
-    output = longest_side(photo, config.size)
-    style = longest_side(painting, _painting_side(config, config.size))
-    largest = max(output, style, key=lambda shape: shape[0] * shape[1])
-    if plan_level(*largest, 1, runtime, config) is not None:
-        return
-    scale = config.style_scales(1)[0]
-    fits = min(largest_planned_side(runtime, photo, config),
-               int(largest_planned_side(runtime, painting, config) / scale))
-    way_out = f"the largest size that fits is {fits}" if fits else "no size fits: free some memory"
-    raise ConfigError(
-        f"size {config.size} does not fit in the {runtime.budget / 2**30:.1f} GiB a run may use here, not even in "
-        f"blocks: {way_out}"
-    )
 
 
 def _display_name(filename: str | None, role: str) -> str:

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .. import __version__
 from ..config import TransferConfig
@@ -56,8 +57,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         try:
             yield
         finally:
-            manager.stop()
-            store.close()
+            if manager.stop():
+                store.close()
+            else:  # the worker still writes to the store; the process ends without it
+                log.warning("a job did not stop in time: it runs again at the next start")
 
     app = FastAPI(
         title="impasto",
@@ -68,7 +71,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.settings, app.state.manager = settings, manager
     app.state.memory_budget = _memory_budget(settings, devices)
-    app.state.runtime = _runtime(app.state.memory_budget, devices)
+    # What the process holds before any job (a running job's memory is its own, and freed when it
+    # ends): the held part of every admission's plan, as of each run's on an idle server.
+    app.state.held = process_bytes(devices[0])
+    app.state.runtime = _runtime(app.state.memory_budget, devices, app.state.held)
+    # A job is planned at admission for the device its run plans for: the first worker's (the budget
+    # is the least of theirs), or on Ray the job's own, resolved on a node (here, a guess at it).
+    app.state.plan_device = None if settings.ray else str(devices[0])
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/", lambda: FileResponse(STATIC / "index.html"), include_in_schema=False)
@@ -77,8 +86,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_exception_handler(ImpastoError, _impasto_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(BodyLimit, max_bytes=2 * settings.max_upload_bytes + FORM_MARGIN)
-    app.add_middleware(Guard, token=settings.token, allowed_hosts=settings.allowed_hosts,  # outermost: first
+    app.add_middleware(Guard, token=settings.token, allowed_hosts=settings.allowed_hosts,
                        rate_limit=settings.rate_limit)
+    if settings.trusted_proxies:  # outermost: the Guard sees the client and scheme the proxy names
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
 
 
@@ -91,11 +102,11 @@ def _memory_budget(settings: ServerSettings, devices: list[torch.device]) -> int
     return min(process_bytes(device) + available_bytes(device) for device in devices)
 
 
-def _runtime(budget: int, devices: list[torch.device]) -> Runtime:
-    """The runtime a job's admission check plans with: the first worker's device, the budget less what
-    the process holds now and a network to load, and on GPUs a share of the host's memory for L-BFGS's
+def _runtime(budget: int, devices: list[torch.device], held: int) -> Runtime:
+    """The runtime the page's largest sizes are planned with: the first worker's device, the budget
+    less what the process holds (`held`) and a network to load, and on GPUs a share of the host's memory for L-BFGS's
     history (the workers share it; None unless every worker has a GPU)."""
-    runtime = resolve_runtime(TransferConfig(device=str(devices[0]), memory_budget=budget), network_held=False)
+    runtime = resolve_runtime(TransferConfig(device=str(devices[0]), memory_budget=budget), False, held)
     if runtime.host_budget is None or any(device.type != "cuda" for device in devices):
         return dataclasses.replace(runtime, host_budget=None)
     return dataclasses.replace(runtime, host_budget=runtime.host_budget // len(devices))

@@ -7,8 +7,13 @@
    something (POST, PUT, PATCH, DELETE) with an Origin header must come from this server's own origin.
 3. **Token**, when the server has one (`--token`, or generated at start-up beyond loopback): in
    `Authorization: Bearer T`, in the cookie the server sets, or as `?token=T` (in the link printed at
-   start-up), which sets that cookie (HttpOnly, SameSite=Strict) so the page's own requests carry it.
+   start-up), which sets that cookie (HttpOnly, SameSite=Strict, and Secure when the request came
+   over HTTPS) so the page's own requests carry it.
 4. **Rate limit**: at most `rate_limit` new jobs per client address per minute.
+
+Behind a proxy given with `--trusted-proxy`, uvicorn's ProxyHeadersMiddleware (outside this one, see
+app.py) has already put the client that the proxy names (X-Forwarded-For) and the scheme it was
+reached by (X-Forwarded-Proto) in the request, so the client address and HTTPS here are the user's.
 
 Refusals are JSON `{"detail": ...}`: 403 host or origin, 401 token, 429 rate (with Retry-After).
 """
@@ -97,7 +102,7 @@ class Guard:
                               f"in {math.ceil(wait)} s", [(b"retry-after", str(math.ceil(wait)).encode())])
                 return
         if self.token is not None and query_token == self.token:
-            send = _setting_cookie(send, self.token)
+            send = _setting_cookie(send, self.token, secure=scope.get("scheme") == "https")
         await self.app(scope, receive, send)
 
     def _host_allowed(self, host: str) -> bool:
@@ -129,13 +134,14 @@ def _cookie(headers: Headers) -> str | None:
     return None
 
 
-def _setting_cookie(send: Send, token: str) -> Send:
-    """`send` with the token's cookie added to the response's headers."""
+def _setting_cookie(send: Send, token: str, secure: bool) -> Send:
+    """`send` with the token's cookie added to the response's headers; `secure`: only ever sent
+    back over HTTPS."""
+    cookie = f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict" + ("; Secure" if secure else "")
 
     async def with_cookie(message: Message) -> None:
         if message["type"] == "http.response.start":
-            MutableHeaders(scope=message).append(
-                "set-cookie", f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")
+            MutableHeaders(scope=message).append("set-cookie", cookie)
         await send(message)
 
     return with_cookie

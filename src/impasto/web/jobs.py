@@ -15,8 +15,10 @@ import contextlib
 import logging
 import threading
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -99,13 +101,18 @@ class JobManager:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the workers; a running job stops at its next iteration and is queued again."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the workers: a running job is told to stop at once (its progress callback answers
+        True, also between the blocks of a level computed in blocks) and is queued again. False if a
+        worker is still running after `timeout` seconds: its job stays marked running, and the next
+        start queues it again."""
         self._stopping.set()
         with self._wakeup:
             self._wakeup.notify_all()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
 
     def submit(self, content: Image.Image, style: Image.Image, config: TransferConfig, settings: dict[str, Any],
                content_name: str, style_name: str) -> Job:
@@ -157,7 +164,7 @@ class JobManager:
             try:
                 self._run(job, slot)
             except Exception as error:  # a bug or a full disk: the worker lives on, the job says what happened
-                log.exception("job %s: unexpected error", job.id)
+                log.error("job %s: failed: %s", job.id, _described(error))
                 self.store.finish(job.id, "failed", f"internal error ({type(error).__name__}): see the server's log")
             finally:
                 with self._lock:
@@ -245,3 +252,11 @@ class JobManager:
             return cancel.is_set() or self._stopping.is_set()
 
         return on_progress
+
+
+def _described(error: Exception) -> str:
+    """An unexpected error in one line: its type, message and where it was raised. (One job failed,
+    not the server: a traceback in the server's log would read as the server's own failure.)"""
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message} (at {Path(where.filename).name}:{where.lineno} in {where.name})"

@@ -36,6 +36,8 @@ class ServerSettings:
     """Largest uploaded image, in pixels (413 beyond)."""
     max_queue: int = 20
     """Most jobs waiting at once (429 beyond)."""
+    max_iterations: int = 2000
+    """Most iterations a job may ask for (422 beyond): twice the longest preset's."""
     memory_budget_mb: float | None = None
     """Memory a run may take, in MiB; None measures what the device has free at start-up."""
     device: str = "auto"
@@ -46,6 +48,9 @@ class ServerSettings:
     """Names the server answers to besides its IP addresses and localhost (against DNS rebinding)."""
     rate_limit: int = 30
     """Most new jobs per client address per minute (429 beyond)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses (or networks) of proxies whose X-Forwarded-For and X-Forwarded-Proto are believed:
+    a request from one counts for the client it names, and is HTTPS if the proxy says so."""
     ray: str | None = None
     """Run jobs as tasks on this Ray cluster ('auto' or HOST:PORT) rather than in local worker threads."""
 

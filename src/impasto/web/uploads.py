@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import io
 import json
-import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import ImageError
-from ..images import load_image
+from ..images import decode_image, open_image
 
 __all__ = ["FORMATS", "BodyLimit", "read_image"]
 
@@ -27,38 +25,31 @@ CHUNK = 1 << 20
 
 
 def read_image(upload: UploadFile, role: str, max_bytes: int, max_pixels: int) -> Image.Image:
-    """The uploaded `role` image ('photo', 'painting'), decoded to upright RGB in sRGB. Decoding
-    takes a while for large images: call it from a worker thread, not the event loop.
+    """The uploaded `role` image ('photo', 'painting'), decoded to upright RGB in sRGB by the core's
+    own decoder (`impasto.images`). Decoding takes a while for large images: call it from a worker
+    thread, not the event loop.
 
     Raises:
-        HTTPException: 413 too many bytes or pixels, 415 not an image of an accepted type,
-            422 empty, truncated or corrupt.
+        HTTPException: 413 too many bytes or pixels, 415 not an image of an accepted type, 422 empty.
+        ImageError: (422) truncated or corrupt, wherever Pillow finds the damage.
     """
     data = _read_at_most(upload, max_bytes, role)
     if not data:
         raise HTTPException(422, f"the {role} file is empty (0 bytes): choose an image file")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: the pixel limit below decides
-        try:
-            image = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError:
-            raise HTTPException(415, f"the {role} file is not an image: upload {_accepted()}") from None
-        except Image.DecompressionBombError:
-            raise HTTPException(413, f"the {role} image has too many pixels: the limit is {max_pixels:,}") from None
-        if image.format not in FORMATS:
-            raise HTTPException(415, f"the {role} file is a {image.format} image: upload {_accepted()}")
-        width, height = image.size
-        if width * height > max_pixels:
-            raise HTTPException(
-                413,
-                f"the {role} image is {width}x{height} = {width * height:,} pixels, over the limit of "
-                f"{max_pixels:,}: downscale it",
-            )
-        try:
-            image.load()
-            return load_image(image, max_pixels, role)
-        except (OSError, SyntaxError, ValueError, ImageError) as error:
-            raise HTTPException(422, f"the {role} image is truncated or corrupt ({error}): export it again") from None
+    try:
+        image = open_image(io.BytesIO(data), f"the {role}")
+    except UnidentifiedImageError:
+        raise HTTPException(415, f"the {role} file is not an image: upload {_accepted()}") from None
+    if image.format not in FORMATS:
+        raise HTTPException(415, f"the {role} file is a {image.format} image: upload {_accepted()}")
+    width, height = image.size
+    if width * height > max_pixels:
+        raise HTTPException(
+            413,
+            f"the {role} image is {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,}: downscale it",
+        )
+    return decode_image(image, f"the {role}")
 
 
 def _read_at_most(upload: UploadFile, max_bytes: int, role: str) -> bytes:
