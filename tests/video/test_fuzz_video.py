@@ -10,10 +10,11 @@ import pytest
 import torch
 from benchmarks.fuzz_video import fuzz
 
-SAMPLE = [*range(20), 43, 44, 65, 88, 242]
-"""The first 20 cases of seed 0, and five that broke a rule before this test: a pre-existing work dir
+SAMPLE = [*range(20), 43, 44, 65, 88, 242, 348]
+"""The first 20 cases of seed 0, and six that broke a rule before this test: a pre-existing work dir
 kept decoded frames (7), a GIF whose header says 32x2 px (19), Opus audio into a .mov (43), AAC into a
-.webm (44), tags that are not UTF-8 (65, 88), an audio track of no known codec (242)."""
+.webm (44), tags that are not UTF-8 (65, 88), an audio track of no known codec (242), audio packets
+with timestamps out of order (348)."""
 
 
 @pytest.fixture

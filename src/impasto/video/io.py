@@ -259,18 +259,23 @@ class _AudioCopy:
             if (start > 0 and seconds < start - 1e-6) or (end is not None and seconds >= end):
                 continue
             shift = round(start / packet.time_base)
-            if self.copying:
-                packet.pts -= shift
-                packet.dts = None if packet.dts is None else packet.dts - shift
-                packet.stream = self.target
-                self.container.mux(packet)
-                continue
-            try:
-                decoded = packet.decode()
-            except av.error.FFmpegError:  # a damaged packet: left out, as ffmpeg's own command does
-                continue
-            for frame in decoded:
-                frame.pts = None if frame.pts is None else frame.pts - shift
-                self.container.mux(self.target.encode(frame))
+            # A damaged packet is left out, as ffmpeg's own command does: one whose data does not decode
+            # or whose timestamps the muxer refuses (before the last one's).
+            with contextlib.suppress(av.error.FFmpegError):
+                self.container.mux(self._shifted(packet, shift))
         if not self.copying:
-            self.container.mux(self.target.encode(None))
+            with contextlib.suppress(av.error.FFmpegError):
+                self.container.mux(self.target.encode(None))
+
+    def _shifted(self, packet: av.Packet, shift: int) -> list[av.Packet]:
+        """`packet` for the output, `shift` (in its time base) earlier: itself, or re-encoded."""
+        if self.copying:
+            packet.pts = None if packet.pts is None else packet.pts - shift
+            packet.dts = None if packet.dts is None else packet.dts - shift
+            packet.stream = self.target
+            return [packet]
+        encoded = []
+        for frame in self.stream.decode(packet):
+            frame.pts = None if frame.pts is None else frame.pts - shift
+            encoded += self.target.encode(frame)
+        return encoded
