@@ -17,7 +17,7 @@ from PIL import Image
 
 from impasto.images import EXAMPLES, to_tensor
 
-__all__ = ["pan", "sprite", "still", "write_clip", "zoom"]
+__all__ = ["CODECS", "pan", "sprite", "still", "write_clip", "zoom"]
 
 Frames = list[np.ndarray]
 
@@ -93,22 +93,35 @@ def still(count: int, size: tuple[int, int] = (96, 64)) -> Frames:
     return [frame] * count
 
 
-def write_clip(path: Path, frames: Frames, rate: Fraction = Fraction(30000, 1001), audio: bool = False) -> Path:
-    """Encode `frames` losslessly-enough (H.264, crf 0... yuv444p) as a clip, with a sine tone if `audio`."""
+CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9", ".gif": "gif"}
+"""The video encoder of each container, unless `write_clip` is given another."""
+_PIXEL_FORMATS = {"libx264": "yuv444p", "gif": "rgb8", "mjpeg": "yuvj444p", "ffv1": "yuv444p"}
+"""The frames' pixel format for an encoder, where it is not yuv420p."""
+
+
+def write_clip(
+    path: Path, frames: Frames, rate: Fraction = Fraction(30000, 1001), audio: bool = False, codec: str | None = None
+) -> Path:
+    """Encode `frames` as a clip with the container's encoder (H.264 losslessly-enough: crf 0, yuv444p)
+    or `codec`, with a sine tone if `audio` (AAC; Opus in WebM)."""
+    codec = codec or CODECS[path.suffix.lower()]
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
+        stream = container.add_stream(codec, rate=rate)
         stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt, stream.options = "yuv444p", {"crf": "0"}
-        sound = container.add_stream("aac", rate=44100) if audio else None
+        stream.pix_fmt = _PIXEL_FORMATS.get(codec, "yuv420p")
+        if codec == "libx264":
+            stream.options = {"crf": "0"}
+        sample_rate = 48000 if path.suffix.lower() == ".webm" else 44100  # Opus takes 48 kHz only
+        sound = container.add_stream("libopus" if sample_rate == 48000 else "aac", rate=sample_rate) if audio else None
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode(None))
         if sound is not None:
-            samples = int(44100 * len(frames) / rate)
-            tone = (0.2 * np.sin(np.arange(samples) * 2 * np.pi * 440 / 44100)).astype(np.float32)
+            samples = int(sample_rate * len(frames) / rate)
+            tone = (0.2 * np.sin(np.arange(samples) * 2 * np.pi * 440 / sample_rate)).astype(np.float32)
             for start in range(0, samples, 1024):
                 chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
-                chunk.sample_rate, chunk.pts = 44100, start
+                chunk.sample_rate, chunk.pts = sample_rate, start
                 container.mux(sound.encode(chunk))
             container.mux(sound.encode(None))
     return path

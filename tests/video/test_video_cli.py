@@ -43,6 +43,17 @@ def test_keeps_the_rate_and_copies_the_audio_of_the_part_asked_for(talking: Path
         assert 0.15 < duration < 0.3
 
 
+@pytest.mark.parametrize(("source", "output", "codec"), [(".mp4", ".webm", "opus"), (".webm", ".mov", "aac")])
+def test_audio_the_output_cannot_hold_as_it_is_is_re_encoded(source: str, output: str, codec: str, tmp_path) -> None:
+    """AAC at 44.1 kHz into WebM (Opus takes 48 kHz only); Opus into MOV (which lists it but refuses it)."""
+    clip = write_clip(tmp_path / f"clip{source}", pan(3, (32, 24))[0], Fraction(15), audio=True)
+    out = tmp_path / f"out{output}"
+    assert main(["video", str(clip), str(PAINTING), "-o", str(out), "--size", "32", *FAST]) == 0
+    with av.open(str(out)) as made:
+        assert made.streams.audio[0].codec_context.name == codec
+        assert any(packet.size for packet in made.demux(audio=0))
+
+
 def test_an_image_sequence_of_odd_size(tmp_path) -> None:
     frames = pan(3, (65, 49))[0]
     for index, frame in enumerate(frames):

@@ -36,11 +36,12 @@ from ..config import TransferConfig
 from ..errors import ConfigError, ImageError
 from ..images import read_metadata
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
+from .progress import CountBar
 from .transfer import transfer_options
 
 __all__ = ["add_parser"]
 
-RAY_EXTRA = ("ray", "tqdm")
+RAY_EXTRA = ("ray",)
 """The modules of the optional extra impasto[ray]."""
 DEFAULT_THREADS = 1
 """CPU threads per task: on 2 busy cores, two tasks of one thread made 5x the items per minute of one
@@ -119,8 +120,6 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     out_dir = _output_dir(args.output_dir)
     items = plan_items(rows, grid, out_dir, configure)
     try:
-        import tqdm
-
         from ..cluster import Pool, connect
     except ModuleNotFoundError as error:
         if error.name not in RAY_EXTRA:
@@ -145,15 +144,14 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         where = "on a local Ray instance" if args.address is None else f"on the Ray cluster at {args.address}"
         per_task = "a GPU each" if pool.gpus else f"{args.threads} thread{'s' if args.threads > 1 else ''} each"
         print(f"impasto batch: {where}: {pool.slots} at a time ({per_task})", file=sys.stderr)
-        bar = tqdm.tqdm(total=len(todo), unit="item", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+        bar = CountBar(len(todo), "items", args.quiet, stats=f"done 0, failed 0, running {min(len(todo), pool.slots)}")
         counts = {"done": 0, "failed": 0}
-        bar.set_postfix_str(f"done 0, failed 0, running {min(len(todo), pool.slots)}")
         try:
             with contextlib.closing(pool.run(todo)) as outcomes:
                 for outcome in outcomes:
                     if outcome.error is not None:
                         status[outcome.item.output] = {"status": "failed", "error": outcome.error}
-                        bar.write(f"impasto: failed: {outcome.item.label}: {outcome.error}", file=sys.stderr)
+                        bar.write(f"impasto: failed: {outcome.item.label}: {outcome.error}")
                         counts["failed"] += 1
                     else:
                         assert outcome.result is not None
@@ -161,9 +159,8 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         status[outcome.item.output] = {"status": "done", "seed": outcome.result.config.seed,
                                                        "seconds": round(outcome.seconds, 2)}
                         counts["done"] += 1
-                    bar.update()
                     running = min(len(todo) - counts["done"] - counts["failed"], pool.slots)
-                    bar.set_postfix_str(f"done {counts['done']}, failed {counts['failed']}, running {running}")
+                    bar.advance(f"done {counts['done']}, failed {counts['failed']}, running {running}")
         except KeyboardInterrupt:
             interrupted = True
         finally:

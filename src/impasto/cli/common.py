@@ -1,5 +1,5 @@
 """What the commands share: the parser with one-line errors, option groups, settings from the options,
-running one optimisation with a progress bar, and the exit codes."""
+running one optimisation with a progress bar (`progress`), and the exit codes."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 from ..config import OPTIMIZERS, PADDINGS, POOLINGS, PRECISIONS, TransferConfig
 from ..errors import ConfigError, Interrupted, OptimizationError
 from ..images import save_image
 from ..optimize import PATIENCE, Progress, ProgressCallback
 from ..pipeline import Result, run_metadata
+from .progress import StepBar
 
 __all__ = [
     "DEFAULTS",
@@ -26,7 +27,6 @@ __all__ = [
     "EXIT_USAGE",
     "HelpFormatter",
     "Parser",
-    "ProgressBar",
     "config_from_args",
     "defer_defaults",
     "layers_text",
@@ -191,13 +191,12 @@ def run_and_save(
 ) -> int:
     """Run one optimisation with a progress bar and intermediate images; write the result (with
     `bit_depth` bits per channel and `dpi`)."""
-    bar = None if args.quiet else ProgressBar(sys.stderr)
+    bar = StepBar(args.quiet)
     started = time.perf_counter()
     save = functools.partial(save_image, bit_depth=bit_depth, dpi=dpi)
 
     def on_progress(event: Progress) -> None:
-        if bar is not None:
-            bar.update(event)
+        bar.update(event)
         if event.blocks:  # a block of an iteration in progress: only the bar hears of it
             return
         if config.save_every and event.step % config.save_every == 0 and event.step < event.total:
@@ -207,8 +206,7 @@ def run_and_save(
     try:
         result = run(on_progress)
     except OptimizationError as error:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if error.image is None:
             raise
         save(error.image, output, run_metadata(config, error.step, False, **record))
@@ -219,8 +217,7 @@ def run_and_save(
             f"impasto: error: {error}; wrote the last good image ({error.step} iterations) to {output}", file=sys.stderr
         )
         return EXIT_FAILED
-    if bar is not None:
-        bar.close()
+    bar.close()
     save(result.image, output, result.metadata(**record))
     height, width = result.image.shape[-2:]
     print(
@@ -229,43 +226,3 @@ def run_and_save(
         file=sys.stderr,
     )
     return 0
-
-
-class ProgressBar:
-    """A one-line bar redrawn in place on a terminal; on a pipe, a line every 10%."""
-
-    def __init__(self, stream: TextIO, width: int = 24) -> None:
-        self.stream, self.width = stream, width
-        self.live = stream.isatty()
-        self.last: tuple[str, int] | None = None  # (prefix, tenth) of the last line printed
-
-    def update(self, event: Progress, prefix: str = "") -> None:
-        filled = round(self.width * event.step / max(event.total, 1))
-        eta = "?" if event.eta == float("inf") else _clock(event.eta)
-        height, width = event.image.shape[-2:]
-        level = f"level {event.level}/{event.levels} {width}x{height} " if event.levels > 1 else ""
-        level += f"block {event.block}/{event.blocks} " if event.blocks else ""
-        line = (
-            f"{prefix + ' ' if prefix else ''}{level}{event.step:>{len(str(event.total))}}/{event.total} "
-            f"[{'#' * filled}{'.' * (self.width - filled)}] loss {event.loss:.3g} (content {event.content:.3g}, "
-            f"style {event.style:.3g}{f', tv {event.tv:.3g}' if event.tv else ''}) {event.rate:.2f} it/s "
-            f"ETA {eta}"
-        )
-        if self.live:
-            new_panel = self.last is not None and self.last[0] != prefix
-            self.stream.write(f"{chr(10) if new_panel else ''}\r{line}\x1b[K")
-            self.last = (prefix, 0)
-        elif (key := (prefix, 10 * event.step // max(event.total, 1))) != self.last:
-            self.last = key
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.live:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}:{seconds:02d}"

@@ -15,12 +15,12 @@ from ..pipeline import run_metadata
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
-    ProgressBar,
     config_from_args,
     optimisation_options,
     output_option,
     system_options,
 )
+from .progress import StepBar
 
 PAINTINGS = ("starry_night.jpg", "the_scream.jpg", "shipwreck.jpg")
 
@@ -70,23 +70,20 @@ def _figure(args: argparse.Namespace) -> int:
     styles = args.styles or [str(EXAMPLES / name) for name in PAINTINGS[:default_count]]
     content = args.content or str(EXAMPLES / "tubingen.jpg")
     output = check_output_path(args.output, [content, *styles, *(args.masks or ())])
-    bar = None if args.quiet else ProgressBar(sys.stderr)
+    bar = StepBar(args.quiet)
     started = time.perf_counter()
 
     def on_progress(number: int, total: int, caption: str, event: Progress) -> None:
-        if bar is not None:
-            bar.update(event, prefix=f"panel {number}/{total} ({caption})")
+        bar.update(event, prefix=f"panel {number}/{total} ({caption})")
 
     try:
         image = make_figure(args.name, content, styles, config, on_progress, args.masks)
     except OptimizationError as error:
-        if bar is not None:
-            bar.close()
+        bar.close()
         reason = "interrupted" if isinstance(error, Interrupted) else f"error: {error}"
         print(f"impasto: {reason}; no figure written", file=sys.stderr)
         return EXIT_INTERRUPTED if isinstance(error, Interrupted) else EXIT_FAILED
-    if bar is not None:
-        bar.close()
+    bar.close()
     save_image(
         image,
         output,

@@ -12,11 +12,12 @@ from ..config import TransferConfig
 from ..errors import ConfigError, Interrupted, OptimizationError
 from ..video.config import FLOW_METHODS, MAX_SIDE, VideoConfig
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
+from .progress import CountBar
 from .transfer import transfer_options
 
 __all__ = ["VIDEO_EXTRA", "add_parser"]
 
-VIDEO_EXTRA = ("av", "cv2", "tqdm")
+VIDEO_EXTRA = ("av", "cv2")
 """The modules of the optional extra impasto[video]."""
 
 
@@ -74,8 +75,6 @@ def _video(args: argparse.Namespace) -> int:
         start=args.start, duration=args.duration, max_frames=args.max_frames,
     )
     try:
-        from tqdm import tqdm
-
         from ..video.run import FrameProgress, stylize_video
     except ModuleNotFoundError as error:
         if error.name not in VIDEO_EXTRA:
@@ -83,31 +82,22 @@ def _video(args: argparse.Namespace) -> int:
         print(f"impasto: error: impasto video needs {error.name}: pip install 'impasto[video]'", file=sys.stderr)
         return EXIT_USAGE
 
-    bars: list[Any] = []  # frames, then iterations of the current frame
+    bars: list[CountBar] = []  # made at the first event, which tells how many frames
 
     def on_progress(event: FrameProgress) -> None:
-        if args.quiet:
-            return
         if not bars:
-            bars.append(tqdm(total=event.frames, desc="frames", unit="frame", position=0, dynamic_ncols=True))
-            bars.append(tqdm(desc="iterations", unit="it", position=1, leave=False, dynamic_ncols=True))
-        frames, steps = bars
-        if event.step is None:
-            frames.update(1)
-            frames.set_postfix_str("resumed" if event.loss is None else f"loss {event.loss:.3g}, {event.seconds:.1f} s")
-            steps.reset()
-            return
-        if steps.total != event.step.total:
-            steps.reset(total=event.step.total)
-        steps.n = event.step.step
-        steps.set_postfix_str(f"loss {event.step.loss:.3g}", refresh=True)
+            bars.append(CountBar(event.frames, "frames", args.quiet))
+        if event.step is not None:
+            bars[0].step(event.step)
+        else:
+            bars[0].advance("resumed" if event.loss is None else f"loss {event.loss:.3g}, {event.seconds:.1f} s")
 
     started = time.perf_counter()
     try:
         result = stylize_video(args.input, args.styles, args.output, config, video, work_dir=args.work_dir,
                                callback=on_progress)
     except (OptimizationError, KeyboardInterrupt) as error:
-        for bar in reversed(bars):
+        for bar in bars:
             bar.close()
         work = args.work_dir or f"{args.output}.work"
         if isinstance(error, (Interrupted, KeyboardInterrupt)):
@@ -116,7 +106,7 @@ def _video(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
         print(f"impasto: error: {error}; the finished frames are kept in {work}", file=sys.stderr)
         return EXIT_FAILED
-    for bar in reversed(bars):
+    for bar in bars:
         bar.close()
     width, height = result.size
     resumed = f", {result.resumed} resumed from {args.work_dir or 'the work dir'}" if result.resumed else ""

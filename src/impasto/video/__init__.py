@@ -1,6 +1,6 @@
 """Temporally consistent style transfer of clips (Ruder, Dosovitskiy & Brox 2016): `impasto video`.
 
-Needs the optional extra impasto[video] (PyAV, OpenCV, tqdm), which the core never imports:
+Needs the optional extra impasto[video] (PyAV, OpenCV), which the core never imports:
 
     >>> from impasto.video import stylize_video
     >>> stylize_video("clip.mp4", "painting.jpg", "out.mp4")  # doctest: +SKIP

@@ -7,6 +7,11 @@ as it is rather than re-encoded; and it opens whatever ffmpeg opens (MP4, MOV, M
 image sequence such as ``frames/%04d.png``), with ffmpeg's errors as Python exceptions that become
 one-line messages here.
 
+Damaged input: a clip is styled as far as ffmpeg decodes it (frames its decoder conceals come out
+as it repairs them, a clip cut short gives the frames before the cut, metadata that is not UTF-8
+is read with replacement characters, damaged audio packets are left out); a clip ffmpeg cannot
+open, with no frame it can decode, or whose decoder stops with an error is refused before any work.
+
 Frames are RGB PIL images; timestamps are kept in the input stream's time base, so the output has
 the input's frame count, frame rate and timing (variable frame rates included).
 """
@@ -14,6 +19,7 @@ the input's frame count, frame rate and timing (variable frame rates included).
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import os
 import tempfile
@@ -30,12 +36,13 @@ from PIL import Image
 from ..errors import ImageError
 from ..files import atomic_path
 
-__all__ = ["OUTPUT_FORMATS", "Clip", "check_video_output", "open_clip", "read_frames", "write_video"]
+__all__ = ["OUTPUT_FORMATS", "Clip", "check_audio", "check_video_output", "open_clip", "read_frames", "write_video"]
 
 OUTPUT_FORMATS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
 """Output extension -> video encoder; H.264 (yuv420p, crf 18) unless the container is WebM."""
 _AUDIO_FALLBACK = {".mp4": "aac", ".mov": "aac", ".mkv": "aac", ".webm": "libopus"}
 """The encoder of an audio track the output container cannot take as it is."""
+_MUXERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,8 @@ def _opened(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
         if file.stat().st_size == 0:
             raise ImageError(f"{name} is an empty file (0 bytes): give a real video")
     try:
-        container = av.open(str(path), "r")
+        # A damaged file's tags need not be UTF-8: read them with replacement characters.
+        container = av.open(str(path), "r", metadata_errors="replace")
     except av.error.FFmpegError as error:
         raise ImageError(f"{name} is not a video ffmpeg can read ({error.strerror}): give an MP4, MOV, WebM, "
                          f"GIF, ... or an image sequence pattern") from None
@@ -149,6 +157,48 @@ def check_video_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLi
     return out
 
 
+def check_audio(clip: Clip, path: str | os.PathLike) -> None:
+    """Fail now, before any work, if the output `path` can hold the audio of `clip` neither as it is
+    nor re-encoded."""
+    if clip.audio:
+        with _opened(clip.path) as source:
+            _copies_audio(source.streams.audio[0], Path(path).suffix.lower(), clip.path)
+
+
+def _copies_audio(stream: av.AudioStream, extension: str, name: str) -> bool:
+    """Whether `stream` goes into a file of `extension` as it is (True) or re-encoded (False): the one
+    that lets such a file, written in memory, begin. (A muxer may list a codec it then refuses, as
+    MOV does Opus, and a damaged track's parameters may be ones no muxer takes.) PyAV raises
+    ValueError for a codec the muxer does not list; a track of a codec ffmpeg does not know (no
+    codec context) can only be copied."""
+    for copying in (True, False) if stream.codec_context is not None else (True,):
+        with contextlib.suppress(av.error.FFmpegError, ValueError), \
+                av.open(io.BytesIO(), "w", format=_MUXERS[extension]) as probe:
+            _audio_stream(probe, stream, extension, copying)
+            probe.start_encoding()
+            return copying
+    strip = "remove the audio (ffmpeg -i INPUT -an -c copy OUTPUT)"
+    if stream.codec_context is None:
+        raise ImageError(f"input video {name!r} has an audio track of a codec ffmpeg does not know, which a "
+                         f"{extension} file cannot hold as it is: {strip}")
+    raise ImageError(f"input video {name!r} has {stream.codec_context.name} audio that a {extension} file can hold "
+                     f"neither as it is nor re-encoded to {_AUDIO_FALLBACK[extension]}: choose another output "
+                     f"format, or {strip}")
+
+
+def _audio_stream(
+    container: av.container.OutputContainer, stream: av.AudioStream, extension: str, copying: bool
+) -> av.AudioStream:
+    """The output's audio stream: a copy of `stream`'s parameters, or the container's encoder at the
+    supported sample rate nearest `stream`'s (Opus takes 48 kHz, not the 44.1 kHz of most AAC)."""
+    if copying:
+        return cast(av.AudioStream, container.add_stream_from_template(stream))
+    encoder = _AUDIO_FALLBACK[extension]
+    rate = stream.codec_context.sample_rate
+    rates = av.Codec(encoder, "w").audio_rates or [rate]
+    return cast(av.AudioStream, container.add_stream(encoder, rate=min(rates, key=lambda r: abs(r - rate))))
+
+
 def write_video(
     path: str | os.PathLike,
     frames: Iterable[Image.Image],
@@ -175,7 +225,7 @@ def write_video(
         video.options = {"crf": "18"} if extension != ".webm" else {"crf": "30", "b": "0"}
         audio = None
         if clip.audio:
-            source = inputs.enter_context(av.open(clip.path, "r"))
+            source = inputs.enter_context(_opened(clip.path))
             audio = _AudioCopy(container, source, extension)
         for image, pts in zip(itertools.chain([first], images), timestamps, strict=True):
             frame = av.VideoFrame.from_image(image)
@@ -196,12 +246,8 @@ class _AudioCopy:
     ) -> None:
         self.container, self.source = container, source
         self.stream = source.streams.audio[0]
-        self.copying = self.stream.codec_context.name in container.supported_codecs
-        if self.copying:
-            self.target = container.add_stream_from_template(self.stream)
-        else:
-            self.target = cast(av.AudioStream, container.add_stream(_AUDIO_FALLBACK[extension],
-                                                                    rate=self.stream.codec_context.sample_rate))
+        self.copying = _copies_audio(self.stream, extension, source.name)
+        self.target = _audio_stream(container, self.stream, extension, self.copying)
 
     def copy(self, start: float, end: float | None) -> None:
         """The packets from `start` to `end` seconds, shifted to begin at 0."""
@@ -213,14 +259,23 @@ class _AudioCopy:
             if (start > 0 and seconds < start - 1e-6) or (end is not None and seconds >= end):
                 continue
             shift = round(start / packet.time_base)
-            if self.copying:
-                packet.pts -= shift
-                packet.dts = None if packet.dts is None else packet.dts - shift
-                packet.stream = self.target
-                self.container.mux(packet)
-                continue
-            for frame in packet.decode():
-                frame.pts = None if frame.pts is None else frame.pts - shift
-                self.container.mux(self.target.encode(frame))
+            # A damaged packet is left out, as ffmpeg's own command does: one whose data does not decode
+            # or whose timestamps the muxer refuses (before the last one's).
+            with contextlib.suppress(av.error.FFmpegError):
+                self.container.mux(self._shifted(packet, shift))
         if not self.copying:
-            self.container.mux(self.target.encode(None))
+            with contextlib.suppress(av.error.FFmpegError):
+                self.container.mux(self.target.encode(None))
+
+    def _shifted(self, packet: av.Packet, shift: int) -> list[av.Packet]:
+        """`packet` for the output, `shift` (in its time base) earlier: itself, or re-encoded."""
+        if self.copying:
+            packet.pts = None if packet.pts is None else packet.pts - shift
+            packet.dts = None if packet.dts is None else packet.dts - shift
+            packet.stream = self.target
+            return [packet]
+        encoded = []
+        for frame in self.stream.decode(packet):
+            frame.pts = None if frame.pts is None else frame.pts - shift
+            encoded += self.target.encode(frame)
+        return encoded

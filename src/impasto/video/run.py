@@ -16,11 +16,14 @@ The work dir holds everything a run has finished, each file written atomically:
     pass1/000000.png ...     the stylised frames of each pass
 
 so running the same command again continues where it stopped, and gives the same video as an
-uninterrupted run (later frames always read their predecessors back from the PNGs).
+uninterrupted run (later frames always read their predecessors back from the PNGs). A new run that
+is refused (a bad clip or setting: the same command would be refused again), or stopped before its
+frames are decoded, takes away what it put in the work dir.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -37,14 +40,15 @@ from PIL import Image
 
 from ..color import luminance
 from ..config import TransferConfig
-from ..errors import ConfigError, ImageError
+from ..errors import ConfigError, ImageError, ImpastoError, OptimizationError
 from ..files import atomic_file
 from ..images import ImageSource, load_image, longest_side, save_image, to_tensor
 from ..optimize import Progress
-from ..pipeline import transfer
+from ..pipeline import plan_transfer, transfer
+from ..vgg import min_input_side
 from .config import MAX_SIDE, VideoConfig
 from .flow import flow_and_mask, warp
-from .io import Clip, check_video_output, open_clip, read_frames, write_video
+from .io import Clip, check_audio, check_video_output, open_clip, read_frames, write_video
 from .temporal import TemporalLoss, TemporalTarget, closest_first
 
 __all__ = ["FrameProgress", "VideoResult", "stylize_video"]
@@ -111,6 +115,9 @@ def stylize_video(
     side = video.size or min(max(clip.width, clip.height), MAX_SIDE)
     width, height = (max(2, n - n % 2) for n in longest_side((clip.width, clip.height), side))
     config = (config or TransferConfig()).replace(size=max(width, height))
+    _check_frame_size(clip, (width, height), config)
+    plan_transfer(Image.new("RGB", (width, height)), config)  # a budget the frames cannot fit: refused now
+    check_audio(clip, out)
     work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".work")
     record = {
         "input": str(Path(input).resolve()),
@@ -119,14 +126,46 @@ def stylize_video(
         "frame_size": [width, height],
         "video": video.to_dict(),
     }
-    config, timestamps = _open_work_dir(work, clip, config, video, record, (width, height))
-    run = _Run(work, config, video, styles, len(timestamps), callback)
-    resumed = run.all_passes()
-    frames = (load_image(path, 10**9, "frame") for path in run.frame_paths(video.passes))
-    write_video(out, frames, timestamps, clip, video.start, video.duration)
+    with _undone_unless_resumable(work):
+        config, timestamps = _open_work_dir(work, clip, config, video, record, (width, height))
+        run = _Run(work, config, video, styles, len(timestamps), callback)
+        resumed = run.all_passes()
+        frames = (load_image(path, 10**9, "frame") for path in run.frame_paths(video.passes))
+        write_video(out, frames, timestamps, clip, video.start, video.duration)
     if work_dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return VideoResult(out, len(timestamps), (width, height), config, video, resumed)
+
+
+def _check_frame_size(clip: Clip, size: tuple[int, int], config: TransferConfig) -> None:
+    """Refuse frames too small for the network's deepest layer now, naming the clip, rather than in
+    the first frame's transfer once the clip is decoded."""
+    layers = [*(config.content_layers if config.alpha > 0 else ()), *(config.style_layers if config.beta > 0 else ())]
+    if layers and min(size) < (needed := min_input_side(layers)):
+        raise ImageError(f"input video {clip.path!r} is {clip.width}x{clip.height} px, so its frames at --size "
+                         f"{max(size)} are {size[0]}x{size[1]}, less than the {needed} px on each side the layers "
+                         f"need: raise --size")
+
+
+@contextlib.contextmanager
+def _undone_unless_resumable(work: Path) -> Iterator[None]:
+    """For a new run in `work`: if the block is refused (an ImpastoError other than a failed
+    optimisation) or stops before the work dir's manifest is written, remove what it added to `work`
+    (`work` itself, if it made it). A run that resumes, or stops later, keeps everything."""
+    manifest = work / "manifest.json"
+    resuming = manifest.is_file()
+    before = set(work.iterdir()) if work.is_dir() else None
+    try:
+        yield
+    except BaseException as error:
+        refused = isinstance(error, ImpastoError) and not isinstance(error, OptimizationError)
+        if not resuming and (refused or not manifest.is_file()) and work.is_dir():
+            for entry in [work] if before is None else set(work.iterdir()) - before:
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        raise
 
 
 def _open_work_dir(
@@ -153,21 +192,15 @@ def _open_work_dir(
     if work.exists() and not work.is_dir():
         raise ImageError(f"work dir {str(work)!r} is a file: give a folder with --work-dir")
     config = config.with_seed()
-    created = not work.exists()
     timestamps: list[int] = []
-    try:
-        (work / "input").mkdir(parents=True, exist_ok=True)
-        for index, (frame, pts) in enumerate(read_frames(clip.path, video.start, video.duration, video.max_frames)):
-            frame = frame if frame.size == size else frame.resize(size, Image.Resampling.LANCZOS)
-            save_image(frame, work / "input" / f"{index:06d}.png")
-            timestamps.append(pts)
-        if not timestamps:
-            end = "its end" if video.duration is None else f"{video.start + video.duration:g} s"
-            raise ImageError(f"input video {clip.path!r} has no frames between {video.start:g} s and {end}")
-    except BaseException:
-        if created:  # nothing of value yet: leave no trace
-            shutil.rmtree(work, ignore_errors=True)
-        raise
+    (work / "input").mkdir(parents=True, exist_ok=True)
+    for index, (frame, pts) in enumerate(read_frames(clip.path, video.start, video.duration, video.max_frames)):
+        frame = frame if frame.size == size else frame.resize(size, Image.Resampling.LANCZOS)
+        save_image(frame, work / "input" / f"{index:06d}.png")
+        timestamps.append(pts)
+    if not timestamps:
+        end = "its end" if video.duration is None else f"{video.start + video.duration:g} s"
+        raise ImageError(f"input video {clip.path!r} has no frames between {video.start:g} s and {end}")
     _write_json(manifest, {**record, "settings": config.to_dict(), "timestamps": timestamps})
     return config, timestamps
 
