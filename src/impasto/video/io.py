@@ -10,7 +10,8 @@ one-line messages here.
 Damaged input: a clip is styled as far as ffmpeg decodes it (frames its decoder conceals come out
 as it repairs them, a clip cut short gives the frames before the cut, metadata that is not UTF-8
 is read with replacement characters, damaged audio packets are left out); a clip ffmpeg cannot
-open, with no frame it can decode, or whose decoder stops with an error is refused before any work.
+open, with no frame it can decode, or whose decoder stops with an error is refused before any
+frame is styled.
 
 Frames are RGB PIL images; timestamps are kept in the input stream's time base, so the output has
 the input's frame count, frame rate and timing (variable frame rates included).
