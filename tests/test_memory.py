@@ -6,7 +6,7 @@ import sys
 import torch
 
 from impasto.config import TransferConfig
-from impasto.memory import NETWORK_BYTES, available_bytes, process_bytes, resolve_runtime, seconds_per_pixel
+from impasto.memory import NETWORK_BYTES, available_bytes, resolve_runtime, seconds_per_pixel
 
 GiB = 2**30
 
