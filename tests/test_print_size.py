@@ -18,7 +18,7 @@ import impasto
 from impasto import levels, memory
 from impasto.cli import main
 from impasto.config import TransferConfig
-from impasto.errors import Interrupted
+from impasto.errors import ConfigError, Interrupted
 from impasto.images import save_image
 from impasto.memory import ACTIVATION_BYTES, FIXED_BYTES, NETWORK_BYTES
 from impasto.objective import Objective
@@ -32,8 +32,9 @@ def test_a_short_transfer_in_blocks_gives_the_untiled_image(content_path, style_
     events: list[impasto.Progress] = []
     # Without the palette: its loss matches sorted colours, so its gradient jumps where two pixels
     # swap places, and a rounding difference can send L-BFGS elsewhere (test_tiled checks the tiled
-    # palette's loss and gradient; they equal the untiled ones).
-    config = SHORT.replace(palette_weight=0.0)
+    # palette's loss and gradient; they equal the untiled ones). Layers to conv3_1, whose 16 px halo
+    # leaves the crops of 32 px blocks cut inside the 96x72 image (the default's 80 px would not).
+    config = SHORT.replace(palette_weight=0.0, content_layers="conv2_2", style_layers="conv1_1,conv2_1,conv3_1")
     whole = transfer(content_path, style_path, config).image
     tiled = transfer(content_path, style_path, config.replace(tile_size=32), events.append).image
     # L-BFGS multiplies rounding differences by about 30 a step (so does a run of the untiled
@@ -58,6 +59,12 @@ def test_no_finished_iteration_image_is_kept_while_blocks_are_computed(content_p
     transfer(content_path, style_path, SHORT.replace(tile_size=32), on_progress)
     # Blocks of 4 and 9 (two passes), two steps a level; the run's first step has no event to repeat.
     assert len(finished) == 4 and len(alive) == 8 + 2 * 18 and not any(alive)
+
+
+def test_a_layer_that_cannot_be_tiled_is_refused_before_any_work(content_path) -> None:
+    with pytest.raises(ConfigError, match="pool5 cannot be computed in blocks"):
+        plan_transfer(content_path, SHORT.replace(style_layers="conv1_1,pool5", tile_size=32))
+    assert plan_transfer(content_path, SHORT.replace(style_layers="conv1_1,pool5")).levels[-1].block is None
 
 
 def test_a_stop_asked_at_a_block_takes_effect_within_the_iteration(content_path, style_path) -> None:

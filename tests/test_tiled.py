@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from impasto.config import TransferConfig
+from impasto.errors import ConfigError
 from impasto.images import EXAMPLES
 from impasto.objective import Objective, StyleImage
 from impasto.tiled import ALIGN, TiledObjective, blocks, halo, stride
@@ -13,7 +14,10 @@ from impasto.vgg import load_vgg19
 
 from .conftest import small
 
-SIZE, BLOCK = 96, 48  # a 96x72 image in 2 x 2 blocks, each crop cut by the image on some sides only
+SIZE, BLOCK = 96, 48  # a 96x72 image in 2 x 2 blocks
+# Layers to conv3_1 need a halo of 16 px: a 96x72 image in 32 px blocks has crops of at most 64 px,
+# cut inside the image (so the halo, not the image's edge, is what makes them exact).
+SHALLOW = TransferConfig(content_layers="conv2_2", style_layers="conv1_1,conv2_1,conv3_1")
 
 
 def test_the_halo_covers_the_reach_of_the_deepest_layer() -> None:
@@ -86,6 +90,52 @@ def test_tiled_loss_and_gradient_equal_the_untiled_ones(vgg, config: TransferCon
     assert (tiled_grad - whole_grad).abs().max() < 1e-5 * whole_grad.abs().max()
     if config.tv_weight:
         assert whole_terms[3] > 0
+
+
+def test_crops_cut_inside_the_image_are_exact_with_the_halo_and_wrong_without() -> None:
+    """The halo is what makes a block exact: with crops cut inside the image on every side, the
+    tiled loss and gradient equal the untiled ones with `halo` px, and are far off with 16 px less.
+    In float64, where exact means exact (in float32 the Gram gradient alone moves by 7e-4 between
+    two orders of summation)."""
+    content, styles, start = _images(SHALLOW, dtype=torch.float64)
+    shape = (start.shape[-2], start.shape[-1])
+    vgg64 = load_vgg19().to(torch.float64)
+    whole_terms, whole_grad = _evaluate(Objective(vgg64, content, styles, SHALLOW, shape), start)
+    tiled = TiledObjective(vgg64, content, styles, SHALLOW, shape, 32)
+    assert tiled.margin == halo(["conv2_2", "conv3_1"]) == 16
+    grid = tiled._blocks(start)
+    assert len(grid) == 9 and any(0 < b.crop_top and b.crop_bottom < shape[0] and 0 < b.crop_left
+                                  and b.crop_right < shape[1] for b in grid), "a crop cut on all four sides"
+    tiled_terms, tiled_grad = _evaluate(tiled, start)
+    assert ((tiled_terms - whole_terms).abs()[:3] / whole_terms.abs()[:3]).max() < 1e-12
+    assert _relative(tiled_grad, whole_grad) < 1e-12
+    tiled.margin -= ALIGN  # the targets were made with the full halo: only the evaluation is cut short
+    short_terms, short_grad = _evaluate(tiled, start)
+    assert _relative(short_grad, whole_grad) > 0.1
+    assert ((short_terms - whole_terms).abs()[:3] / whole_terms.abs()[:3]).max() > 0.1
+
+
+def test_the_default_layers_in_blocks_whose_crops_are_cut_inside(vgg) -> None:
+    """The same with the default layers (to conv5_1, an 80 px halo) on an image wide enough for it."""
+    config = TransferConfig()
+    content = small(EXAMPLES / "tubingen.jpg", 320)
+    styles = [StyleImage(small(EXAMPLES / "starry_night.jpg", 160))]
+    start = (content + 0.05 * torch.randn(content.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    shape = (start.shape[-2], start.shape[-1])
+    whole_terms, whole_grad = _evaluate(Objective(vgg, content, styles, config, shape), start)
+    tiled = TiledObjective(vgg, content, styles, config, shape, 64)
+    assert any(0 < b.crop_left and b.crop_right < shape[1] for b in tiled._blocks(start))
+    tiled_terms, tiled_grad = _evaluate(tiled, start)
+    assert ((tiled_terms - whole_terms).abs()[:3] / whole_terms.abs()[:3]).max() < 1e-5
+    assert _relative(tiled_grad, whole_grad) < 1e-5
+
+
+def test_a_layer_past_the_blocks_grid_is_refused_for_blocks() -> None:
+    """pool5's positions are 32 px apart, the blocks' grid 16: a block could own half a position."""
+    config = TransferConfig(style_layers="conv1_1,pool5")
+    content, styles, start = _images(TransferConfig())
+    with pytest.raises(ConfigError, match="pool5 cannot be computed in blocks"):
+        TiledObjective(load_vgg19(), content, styles, config, (start.shape[-2], start.shape[-1]), 32)
 
 
 def test_tiled_w2_equals_the_untiled_loss_exactly_in_float64_and_within_1e_5_in_float32() -> None:

@@ -75,7 +75,7 @@ from .config import TransferConfig
 from .device import Runtime, compute_dtype, resolve_device
 from .errors import ConfigError
 from .images import longest_side
-from .tiled import ALIGN, edges, halo
+from .tiled import ALIGN, check_tileable, edges, halo
 
 __all__ = [
     "ACTIVATION_BYTES",
@@ -337,8 +337,9 @@ def plan_run(config: TransferConfig, shapes: Sequence[tuple[int, int, int]], run
     within `runtime`'s budgets (see `plan_level`), with `config.tile_size` forcing blocks of that side.
 
     Raises:
-        ConfigError: the finest level does not fit even in the smallest blocks; names the largest
-            `size` that fits for this aspect ratio.
+        ConfigError: the finest level does not fit even in the smallest blocks (names the largest
+            `size` that fits for this aspect ratio), or a level in blocks has a layer that cannot be
+            computed in blocks (`tiled.check_tileable`).
     """
     levels = []
     for width, height, iterations in shapes:
@@ -354,6 +355,8 @@ def plan_run(config: TransferConfig, shapes: Sequence[tuple[int, int, int]], run
                 f"blocks with {MIN_HISTORY} history steps: {fix} (or raise --memory-budget)"
             )
         levels.append(level)
+    if any(level.block is not None for level in levels):  # before any work, not at the first tiled level
+        check_tileable([*config.content_layers, *config.style_layers])
     return Plan(tuple(levels), runtime)
 
 

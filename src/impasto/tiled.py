@@ -40,12 +40,12 @@ from dataclasses import dataclass
 import torch
 
 from .config import TransferConfig
-from .errors import Interrupted
+from .errors import ConfigError, Interrupted
 from .losses import at_least_float32, content_loss, gaussian_w2, gram_matrix, style_layer_loss
 from .objective import LayerStatistics, LossTerms, Objective, StyleImage, _StyleTarget
 from .vgg import LAYERS, VGG19
 
-__all__ = ["ALIGN", "Block", "TiledObjective", "blocks", "edges", "halo", "stride"]
+__all__ = ["ALIGN", "Block", "TiledObjective", "blocks", "check_tileable", "edges", "halo", "stride"]
 
 ALIGN = 16
 """px: block edges and halos are multiples of this, the stride of the deepest pooling used (pool4)."""
@@ -58,6 +58,22 @@ True stops the evaluation there (`Interrupted` is raised, without an image: the 
 def stride(layer: str) -> int:
     """Pixels between neighbouring positions of `layer` (canonical name): 2 ** the pools before it."""
     return 2 ** sum(name.startswith("pool") for name in LAYERS[: LAYERS.index(layer) + 1])
+
+
+def check_tileable(layers: Sequence[str]) -> None:
+    """Refuse layers whose positions lie further apart than the blocks' grid (pool5's, 32 px): a block
+    edge could cut one of their positions in two.
+
+    Raises:
+        ConfigError: naming the layer and the way out.
+    """
+    for name in layers:
+        if stride(name) > ALIGN:
+            raise ConfigError(
+                f"{name} cannot be computed in blocks: its positions are {stride(name)} px apart, the blocks' grid "
+                f"{ALIGN} px; use layers up to conv5_4, or a --memory-budget (and no --tile-size) that runs every "
+                f"level whole"
+            )
 
 
 def halo(layers: Sequence[str]) -> int:
@@ -143,6 +159,7 @@ class TiledObjective(Objective):
         self.on_block = on_block
         used = [*(config.content_layers if config.alpha > 0 else ()),
                 *(config.style_layers if config.beta > 0 and styles else ())]
+        check_tileable(used)
         self.margin = halo(used) if used else ALIGN  # TV alone needs one pixel past the block
         super().__init__(vgg, content, styles, config, image_shape, terms)
 
