@@ -2,7 +2,8 @@
 `impasto.memory`'s IMAGE_BYTES and ACTIVATION_BYTES for crops).
 
 Each measurement runs in a fresh process: one level at the given size, in blocks of the given side,
-a few L-BFGS iterations, and reports the peak RSS minus the RSS before the run (weights loaded).
+a few L-BFGS iterations, and reports the peak RSS minus the RSS before the run (weights loaded) beside
+the planner's figure for the same level (`memory.plan_level`, the run's own peak besides what is held).
 
     python benchmarks/tiled_memory.py 2048:512:3 2048:256:3 1024:256:3
 """
@@ -19,6 +20,7 @@ import torch
 
 from impasto.config import TransferConfig
 from impasto.images import EXAMPLES
+from impasto.memory import format_bytes, plan_level, resolve_runtime
 from impasto.pipeline import transfer
 from impasto.vgg import load_vgg19
 
@@ -39,8 +41,11 @@ def measure(size: int, block: int, history: int, iterations: int) -> dict[str, f
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     height, width = image.shape[-2:]
+    planned = plan_level(width, height, iterations, resolve_runtime(config, network_held=True), config, block)
+    assert planned is not None
     return {"width": width, "height": height, "block": block, "history": history, "iterations": iterations,
-            "seconds": seconds, "peak_bytes": peak - before}
+            "seconds": seconds, "peak_bytes": peak - before,
+            "planned_bytes": planned.peak_bytes, "planned_seconds": planned.seconds}
 
 
 def main(specs: list[str]) -> None:
@@ -53,7 +58,8 @@ def main(specs: list[str]) -> None:
         pixels = row["width"] * row["height"]
         print(f"{row['width']}x{row['height']} block {block} history {history}: "
               f"peak {row['peak_bytes'] / 2**20:.0f} MiB"
-              f" ({row['peak_bytes'] / pixels:.0f} B/px), {row['seconds']:.0f} s for {iterations} iterations",
+              f" ({row['peak_bytes'] / pixels:.0f} B/px; planned {format_bytes(row['planned_bytes'])}), "
+              f"{row['seconds']:.0f} s for {iterations} iterations (planned {row['planned_seconds']:.0f} s)",
               flush=True)
 
 

@@ -6,17 +6,18 @@ import sys
 import torch
 
 from impasto.config import TransferConfig
-from impasto.memory import NETWORK_BYTES, available_bytes, resolve_runtime, seconds_per_pixel
+from impasto.memory import ALLOCATOR_SLACK, NETWORK_BYTES, available_bytes, resolve_runtime, seconds_per_pixel
 
 GiB = 2**30
 
 
 def test_a_budget_counts_what_the_process_holds_and_the_network_to_load() -> None:
     config = TransferConfig(memory_budget=4 * GiB, device="cpu")
+    slack = int(ALLOCATOR_SLACK * 4 * GiB)
     before = resolve_runtime(config, network_held=False, held=GiB)
-    assert before.held == GiB + NETWORK_BYTES and before.budget == 3 * GiB - NETWORK_BYTES
+    assert before.held == GiB + NETWORK_BYTES + slack and before.budget == 3 * GiB - NETWORK_BYTES - slack
     after = resolve_runtime(config, network_held=True, held=GiB)
-    assert after.held == GiB and after.budget == 3 * GiB
+    assert after.held == GiB + slack and after.budget == 3 * GiB - slack
 
 
 def test_the_process_is_measured_where_no_holding_is_given() -> None:
@@ -48,6 +49,6 @@ def test_without_a_budget_the_run_may_take_what_is_free() -> None:
 
 
 def test_times_are_estimated_only_where_the_device_was_measured() -> None:
-    cpu = resolve_runtime(TransferConfig(device="cpu", precision="bf16"), network_held=True)
+    cpu = resolve_runtime(TransferConfig(device="cpu", precision="fp32"), network_held=True)
     rate, measured_on = seconds_per_pixel(cpu)
-    assert rate > 0 and measured_on is not None and "CPU threads" in measured_on
+    assert rate > 0 and measured_on is not None and "timed on this CPU" in measured_on

@@ -57,15 +57,18 @@ host's memory where it fits there, before the planner shortens it: the GPU then 
 pixel less than `IMAGE_BYTES` and no history, at the cost of two image-sized copies a step and of
 L-BFGS's arithmetic on the host's CPU (on an H200, 8192x6144 within 7 GiB: 28 s in 42 blocks with
 the full history there, against 73 s in 910 blocks with a shorter one on the GPU). Its
-times are the measured device's (`SECONDS_PER_PIXEL`, per device type: one iteration of an untiled
-pixel, with the measured costs of a level's targets and of blocks).
+times are measured: on the CPU in units of a probe timed on the CPU at hand (`cpu_probe_seconds`,
+`PROBES_PER_PIXEL`), on a GPU per device type (`SECONDS_PER_PIXEL`), with the measured costs of a
+level's targets and of blocks (`BLOCK_STEP_COST`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,6 +82,8 @@ from .tiled import ALIGN, check_tileable, edges, halo
 
 __all__ = [
     "ACTIVATION_BYTES",
+    "ALLOCATOR_SLACK",
+    "BLOCK_STEP_COST",
     "CPU_MAX_BLOCK",
     "CROP_BYTES",
     "FIXED_BYTES",
@@ -89,11 +94,13 @@ __all__ = [
     "NETWORK_BYTES",
     "OPTIMISER_BYTES",
     "PREFERRED_BLOCK",
+    "PROBES_PER_PIXEL",
     "SECONDS_PER_PIXEL",
     "TILED_FIXED_BYTES",
     "LevelPlan",
     "Plan",
     "available_bytes",
+    "cpu_probe_seconds",
     "format_bytes",
     "host_bytes",
     "largest_planned_side",
@@ -131,19 +138,48 @@ CPU_MAX_BLOCK = 1024
 level, 2 steps: 175 s in 512 px blocks, 191 s in 1024, 263 s in 2048, `benchmarks/RESULTS.md`)."""
 MIN_HISTORY = 2
 """The shortest L-BFGS history a plan uses."""
+ALLOCATOR_SLACK = 1 / 16
+"""Of a memory budget, the part kept for what the allocator holds beyond the planned tensors (freed
+blocks that a level leaves resident for the next): a 3072x2304 default run within 2 GiB peaked
+0.13 GiB above its plan, an 8192x6144 one within 8 GiB 0.1 GiB above."""
 NETWORK_BYTES = 240 * 2**20
 """Memory the process takes to load VGG-19 (the float32 weights read from the file, kept for the next
 load, and the network's own; measured: 228 MiB on the CPU), counted where a plan is made before it."""
-SECONDS_PER_PIXEL = {("cpu", "bf16"): 1.9e-6, ("cpu", "fp32"): 3.4e-6, ("cuda", "bf16"): 1.8e-7}
-"""One untiled iteration's time per pixel, by device type and arithmetic: on the CPU, measured on 2
-cores (512x384: 0.38 s in bf16) and taken to scale with torch's threads; on CUDA, on an H200 (a
-4096x3072 default run in 12.9 s, `benchmarks/gpu.py`). A level's targets take about one iteration's
-more; an iteration in blocks takes about twice an untiled one per crop pixel (pass 1 is a forward,
-pass 2 a forward and a backward, and crops are slower a pixel: measured at 2048-8192 px,
-`benchmarks/print_size.py`). Where a device was never measured, plans weigh their levels by the CPU's
-figures and give no time."""
+SECONDS_PER_PIXEL = {("cuda", "bf16"): 1.8e-7}
+"""One untiled iteration's time per pixel on a GPU, by device type and arithmetic: measured on an
+H200 (a 4096x3072 default run in 12.9 s, `benchmarks/gpu.py`). CPUs differ too much for one figure
+(the project's 2-core machines: 0.38 s an iteration at 512x384 in bfloat16 with AMX, 2.3 s in float32
+with AVX2): their time is measured in `cpu_probe_seconds` instead."""
+PROBES_PER_PIXEL = 7.5e-4
+"""One untiled iteration's time per pixel on the CPU, in units of `cpu_probe_seconds`: the same kind of
+work in the same arithmetic, so that one ratio serves CPUs of different speeds (measured with
+`benchmarks/time_model.py` on 2 AVX2 cores in float32: 6.9e-4 at 192x144, 7.8e-4 at 512x384; in
+emulated bfloat16, 4.8e-4)."""
+BLOCK_STEP_COST = 1.6
+"""An iteration in blocks per crop pixel, in untiled iterations per pixel (pass 1 is a forward, pass 2
+a forward and a backward; measured: 1.56 in 144 px blocks). A level's targets take about one untiled
+iteration's more."""
 
 _DEFAULTS = TransferConfig()
+
+
+@functools.cache
+def cpu_probe_seconds(dtype: torch.dtype, threads: int) -> float:
+    """Seconds this CPU takes, with `threads` of torch's threads, for the probe: three of VGG-19's
+    convolutions in `dtype` at the sizes where a 64x64 image meets them (64 channels at 64x64, 256 at
+    16x16, 512 at 8x8), forward and back to their input, the better of two after a warm-up (about
+    0.05 s in all in float32 on 2 cores)."""
+    generator = torch.Generator().manual_seed(0)
+    convolutions = [(torch.rand(channels, channels, 3, 3, generator=generator).to(dtype),
+                     torch.rand(1, channels, side, side, generator=generator).to(dtype).requires_grad_(True))
+                    for channels, side in ((64, 64), (256, 16), (512, 8))]
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for weight, x in convolutions:
+            torch.nn.functional.conv2d(x, weight, padding=1).float().sum().backward()
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
 
 
 def resolve_runtime(config: TransferConfig, network_held: bool, held: int | None = None) -> Runtime:
@@ -151,15 +187,17 @@ def resolve_runtime(config: TransferConfig, network_held: bool, held: int | None
 
     `config.memory_budget` bounds the whole process, as a container's or a scheduler's limit does:
     the run may take the budget less what the process holds (`held`, by default `process_bytes`
-    now: Python, torch, the decoded inputs, and the network if `network_held`) and less the network
-    if it is still to be loaded. Without a budget the run may take what the device has free.
+    now: Python, torch, the decoded inputs, and the network if `network_held`), less the network
+    if it is still to be loaded, and less `ALLOCATOR_SLACK`. Without a budget the run may take what
+    the device has free.
     """
     device = resolve_device(config.device)
     to_load = 0 if network_held else NETWORK_BYTES
     if config.memory_budget is None:
         budget, taken = available_bytes(device) - to_load, to_load
     else:
-        taken = (process_bytes(device) if held is None else held) + to_load
+        slack = int(ALLOCATOR_SLACK * config.memory_budget)
+        taken = (process_bytes(device) if held is None else held) + to_load + slack
         budget = config.memory_budget - taken
     return Runtime(device, compute_dtype(config.precision, device), max(budget, 0), host_bytes(device), taken)
 
@@ -223,7 +261,7 @@ class LevelPlan:
     peak_bytes: int
     """Predicted peak memory on the device."""
     seconds: float
-    """Predicted time on this machine's 2 CPU cores."""
+    """Predicted time (`seconds_per_pixel`)."""
     host_bytes: int = 0
     """Memory L-BFGS's history and vectors take in the host's memory, where the plan puts them there
     (a GPU's level that keeps its full history that way); 0: they are on the device."""
@@ -254,7 +292,7 @@ class Plan:
         """The plan as lines of text, for `impasto transfer --dry-run`."""
         lines = [f"level {i}/{len(self.levels)}: {level.describe()}" for i, level in enumerate(self.levels, 1)]
         runtime, timed_on = self.runtime, seconds_per_pixel(self.runtime)[1]
-        held = f" + {format_bytes(runtime.held)} held before the run" if runtime.held else ""
+        held = f" + {format_bytes(runtime.held)} held before the run or kept for the allocator" if runtime.held else ""
         lines.append(f"peak {format_bytes(self.peak_bytes)}{held}, within a budget of "
                      f"{format_bytes(runtime.budget + runtime.held)}; "
                      + (f"about {_clock(self.seconds)} in all ({timed_on})" if timed_on else "no time estimate for "
@@ -296,7 +334,7 @@ def plan_level(
         rows, columns = _crops(height, side, margin), _crops(width, side, margin)
         crop = CROP_BYTES[precision] * max(rows) * max(columns)
         kept = IMAGE_BYTES - OPTIMISER_BYTES if host else IMAGE_BYTES + HISTORY_BYTES * history
-        seconds = rate * sum(rows) * sum(columns) * (2 * iterations + 1)
+        seconds = rate * sum(rows) * sum(columns) * (BLOCK_STEP_COST * iterations + 1)
         return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history,
                          TILED_FIXED_BYTES + kept * pixels + crop, seconds, on_host(history) if host else 0)
 
@@ -348,7 +386,8 @@ def plan_run(config: TransferConfig, shapes: Sequence[tuple[int, int, int]], run
             width, height = shapes[-1][:2]
             largest = largest_planned_side(runtime, (width, height), config)
             fix = f"the largest --size that fits is {largest}" if largest else "no size fits"
-            held = f" ({format_bytes(runtime.held)} of it held before the run)" if runtime.held else ""
+            held = f" ({format_bytes(runtime.held)} of it held before the run or kept for the allocator)" \
+                if runtime.held else ""
             raise ConfigError(
                 f"a {width}x{height} output does not fit in the memory budget of "
                 f"{format_bytes(runtime.budget + runtime.held)}{held}, not even in {config.tile_size or MIN_BLOCK} px "
@@ -390,14 +429,15 @@ def largest_planned_side(runtime: Runtime, aspect: tuple[int, int], config: Tran
 
 
 def seconds_per_pixel(runtime: Runtime) -> tuple[float, str | None]:
-    """`SECONDS_PER_PIXEL` for `runtime`, and what the figure was measured on (None: never measured;
-    the CPU's figure is given, good for weighing levels against each other only)."""
-    measured = SECONDS_PER_PIXEL.get((runtime.device.type, runtime.precision))
-    if measured is None:
-        return SECONDS_PER_PIXEL[("cpu", runtime.precision)], None
+    """One untiled iteration's time per pixel on `runtime`, and what the figure stands on (None: a
+    device never measured, whose figure is only good for weighing levels against each other)."""
     if runtime.device.type == "cpu":
         threads = torch.get_num_threads()
-        return measured * 2 / threads, f"{threads} CPU threads, scaled from 2 measured cores"
+        probe = cpu_probe_seconds(runtime.dtype, threads)
+        return PROBES_PER_PIXEL * probe, f"timed on this CPU's {threads} threads"
+    measured = SECONDS_PER_PIXEL.get((runtime.device.type, runtime.precision))
+    if measured is None:
+        return PROBES_PER_PIXEL, None
     return measured, "as measured on an H200"
 
 

@@ -60,7 +60,7 @@ class Cluster:
         return pids
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once the cluster's tests are done, not at the suite's end
 def ray_cluster() -> Iterator[Cluster]:
     """A running two-CPU Ray cluster on loopback that wants its token of every client."""
     folder = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
@@ -84,7 +84,7 @@ def ray_cluster() -> Iterator[Cluster]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGTERM)
         try:
-            head.wait(20)
+            head.wait(5)  # the head takes 20 s and more to stop on SIGTERM: a test cluster need not
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
         time.sleep(1)  # the raylet stops its workers
