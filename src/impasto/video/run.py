@@ -52,8 +52,7 @@ from .flow import flow_and_mask, warp
 from .io import Clip, check_audio, check_video_output, open_clip, read_frames, write_video
 from .temporal import TemporalLoss, TemporalTarget, closest_first
 
-__all__ = ["FrameCallback", "FrameProgress", "VideoPlan", "VideoResult", "plan_video", "stylize_video",
-           "write_finished_frames"]
+__all__ = ["FrameCallback", "FrameProgress", "VideoResult", "frame_size", "stylize_video", "write_finished_frames"]
 
 @dataclass(frozen=True)
 class FrameProgress:
@@ -76,17 +75,6 @@ class FrameProgress:
 FrameCallback = Callable[[FrameProgress], bool | None]
 """Receives each `FrameProgress` event; returning True stops the run within the iteration
 (`Interrupted` is raised; the finished frames stay in the work dir)."""
-
-
-@dataclass(frozen=True)
-class VideoPlan:
-    """What `stylize_video` would run on a clip, found without decoding a frame."""
-
-    clip: Clip
-    size: tuple[int, int]
-    """(width, height) of the frames."""
-    config: TransferConfig
-    """The settings of each frame (`size` set to the frames' longest side)."""
 
 
 @dataclass(frozen=True)
@@ -130,10 +118,13 @@ def stylize_video(
     video = video or VideoConfig()
     styles: list[ImageSource] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
     out = check_video_output(output, [input, *(s for s in styles if isinstance(s, (str, os.PathLike)))])
+    clip = open_clip(input)
     for image in styles:  # a bad style image fails now, before any work
         load_image(image, (config or TransferConfig()).max_pixels, "style")
-    plan = plan_video(input, config or TransferConfig(), video)
-    clip, (width, height), config = plan.clip, plan.size, plan.config
+    width, height = frame_size((clip.width, clip.height), video)
+    config = (config or TransferConfig()).replace(size=max(width, height))
+    _check_frame_size(clip, (width, height), config)
+    plan_transfer(Image.new("RGB", (width, height)), config)  # a budget the frames cannot fit: refused now
     check_audio(clip, out)
     work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".work")
     record = {
@@ -154,22 +145,12 @@ def stylize_video(
     return VideoResult(out, len(timestamps), (width, height), config, video, resumed)
 
 
-def plan_video(input: str | os.PathLike, config: TransferConfig, video: VideoConfig,
-               held: int | None = None) -> VideoPlan:
-    """Probe the clip `input` and check what `stylize_video` would refuse before decoding it: frames
-    too small for the layers, or too large for the memory budget (`held`: as for `plan_transfer`).
-
-    Raises:
-        ImageError: the clip cannot be read, or its frames are too small.
-        ConfigError: the frames do not fit in the budget; the message names the largest size that does.
-    """
-    clip = open_clip(input)
-    side = video.size or min(max(clip.width, clip.height), MAX_SIDE)
-    width, height = (max(2, n - n % 2) for n in longest_side((clip.width, clip.height), side))
-    config = config.replace(size=max(width, height))
-    _check_frame_size(clip, (width, height), config)
-    plan_transfer(Image.new("RGB", (width, height)), config, held)  # a budget the frames cannot fit: refused now
-    return VideoPlan(clip, (width, height), config)
+def frame_size(size: tuple[int, int], video: VideoConfig) -> tuple[int, int]:
+    """(width, height) of the frames of a clip of `size`: its own, at most MAX_SIDE on the longest
+    side, or `video.size`, rounded down to even numbers."""
+    side = video.size or min(max(size), MAX_SIDE)
+    width, height = (max(2, n - n % 2) for n in longest_side(size, side))
+    return width, height
 
 
 def write_finished_frames(input: str | os.PathLike, output: str | os.PathLike, work_dir: str | os.PathLike) -> int:
