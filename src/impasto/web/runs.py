@@ -186,6 +186,8 @@ def _video(running: Running, runner: Runner, slot: str) -> None:
         running.finish("failed", str(error))
     else:
         running.store.update(job.id, step=result.frames * video.passes)
+        if result.resumed:
+            log.info("job %s: %d frames were finished before the server stopped", job.id, result.resumed)
         running.finish("done")
     shutil.rmtree(work, ignore_errors=True)
 
