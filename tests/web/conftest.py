@@ -167,3 +167,12 @@ def clip_upload(clip: bytes, painting: bytes, settings: dict[str, Any]) -> dict[
     """The keyword arguments of a video job's POST."""
     files = {"content": ("clip.mp4", clip, "video/mp4"), "style": ("painting.jpg", painting, "image/jpeg")}
     return {"files": files, "data": {"settings": json.dumps(settings)}}
+
+
+def frames_of(data: bytes) -> tuple[int, float, bool]:
+    """A video's frame count, frame rate and whether it has audio."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for _ in container.decode(stream)), float(stream.average_rate), bool(container.streams.audio)

@@ -9,23 +9,15 @@ import io
 import json
 import zipfile
 
-import av
 import pytest
 from PIL import Image
 
 from impasto.web import store
 
-from .conftest import Server, app_client, clip_bytes, clip_upload, idle_client, upload, wait_for
+from .conftest import Server, app_client, clip_bytes, clip_upload, frames_of, idle_client, upload, wait_for
 
 CLIP = {"size": 32, "iterations": 3, "later_iterations": 8, "seed": 1}
 """A clip's settings: frames of 32x24 px, the first of 3 iterations, each later one of 8."""
-
-
-def frames_of(data: bytes) -> tuple[int, float, bool]:
-    """A video's frame count, frame rate and whether it has audio."""
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.video[0]
-        return sum(1 for _ in container.decode(stream)), float(stream.average_rate), bool(container.streams.audio)
 
 
 def test_a_video_job_survives_a_restart_mid_clip_and_finishes_with_every_frame(tmp_path, painting) -> None:

@@ -61,7 +61,8 @@ class VideoConfig:
         if not _number(self.temporal_weight) or self.temporal_weight < 0:
             raise ConfigError(f"temporal_weight must be zero or a positive number, got {self.temporal_weight!r}")
         if not _whole(self.later_iterations) or self.later_iterations < 0:
-            raise ConfigError(f"later_iterations must be zero or a positive whole number, got {self.later_iterations!r}")
+            raise ConfigError(f"later_iterations must be zero or a positive whole number, got "
+                              f"{self.later_iterations!r}")
         if not _whole(self.passes) or self.passes < 1:
             raise ConfigError(f"passes must be a positive whole number, got {self.passes!r}")
         if self.independent and self.passes > 1:

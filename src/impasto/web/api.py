@@ -135,19 +135,23 @@ def create_job(
     clip, 422 a bad setting, too many iterations, a damaged file or a size that does not fit the
     memory, 429 the queue is full, 507 the server's disk is full."""
     given = parse_settings(settings)
-    for name in ("iterations", "later_iterations"):
-        value = getattr(given.config if name == "iterations" else given.video, name)
-        if value > limits.max_iterations:
-            raise ConfigError(f"{name} must be at most {limits.max_iterations:,} on this server "
-                              f"(impasto serve --max-iterations), got {value:,}")
+    _check_iterations("iterations", given.config.iterations, limits)
     with staged(jobs.store.root) as folder:
         photo = read_content(content, limits, folder, given.video)
         given.check_kind(isinstance(photo, Clip))
+        if isinstance(photo, Clip):
+            _check_iterations("later_iterations", given.video.later_iterations, limits)
         painting = read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
         job = _submit(request, jobs, given, photo, painting, _display_name(content.filename, "photo"),
                       _display_name(style.filename, "painting"))
     response.headers["Location"] = f"/api/jobs/{job.id}"
     return job_json(job, jobs)
+
+
+def _check_iterations(name: str, value: int, limits: ServerSettings) -> None:
+    if value > limits.max_iterations:
+        raise ConfigError(f"{name} must be at most {limits.max_iterations:,} on this server "
+                          f"(impasto serve --max-iterations), got {value:,}")
 
 
 def _submit(request: Request, jobs: JobManager, given: JobSettings, photo: Image.Image | Clip,

@@ -262,7 +262,8 @@ def _video_task(config: TransferConfig, threads: int, board: Any, key: str, vide
 
     prepare_worker(config, threads, weights)
     folder = Path(tempfile.gettempdir()) / f"impasto-video-{name}"
-    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)  # an earlier task's, of this job: the server's files are newer
+    folder.mkdir(parents=True)
     work, source, output = folder / "work", folder / f"clip{extension}", folder / "result.mp4"
     for relative, data in files.items():
         (work / relative).parent.mkdir(parents=True, exist_ok=True)

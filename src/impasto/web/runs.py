@@ -247,7 +247,7 @@ def _compare(running: Running, runner: Runner, slot: str) -> None:
         def stored(event: Progress) -> dict[str, Any]:
             with lock:
                 variants[index].update(status="running", step=event.step)
-                return {"step": sum(variant["step"] for variant in variants), "variants": variants}
+                return {"step": sum(variant["step"] for variant in variants), "variants": variants, "loss": event.loss}
 
         return _progress_callback(running, folder / f"variant-{index + 1}.png", stored)
 
