@@ -131,10 +131,7 @@ def test_paint_a_photo_in_the_browser(server, browser, shots, tmp_path) -> None:
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=shots / "desktop-4-done.png")
 
-    with page.expect_download() as download:
-        page.click("#download")
-    saved = tmp_path / download.value.suggested_filename
-    download.value.save_as(saved)
+    saved = downloaded(page, "#download", tmp_path)
     assert saved.name == "tubingen_starry_night.png"
     with Image.open(saved) as result:
         assert result.format == "PNG" and result.size == (SIZE, SIZE * 3 // 4)
@@ -144,6 +141,15 @@ def test_paint_a_photo_in_the_browser(server, browser, shots, tmp_path) -> None:
     assert errors == []
 
     phone(browser, server.url, shots)
+
+
+def downloaded(page: Page, button: str, folder: Path) -> Path:
+    """The file that clicking `button` downloads, saved in `folder` under the name the server gave it."""
+    with page.expect_download() as download:
+        page.click(button)
+    saved = folder / download.value.suggested_filename
+    download.value.save_as(saved)
+    return saved
 
 
 def drop(page: Page, example: str, target: str) -> None:
@@ -183,7 +189,8 @@ STEPS = int(os.environ.get("IMPASTO_STEPS", "10"))
 """The server's --max-iterations in the tests of clips and comparisons: the page caps its presets
 there (the docs' screenshots were made with IMPASTO_SIZE=192 IMPASTO_STEPS=60)."""
 CLIP_SIDE = int(os.environ.get("IMPASTO_SIZE", "48"))
-COMPARE_SIDE = int(os.environ.get("IMPASTO_SIZE", "64"))
+COMPARE_SIDE = max(side for side in (64, 128, 256, 384, 512) if side <= max(64, CLIP_SIDE))
+"""A size of the page's menu."""
 FRAMES = int(os.environ.get("IMPASTO_FRAMES", "5"))
 RATE = 8
 PLAYABLE = "[...document.querySelectorAll('#clips video')].every((video) => video.readyState === 4)"
@@ -248,17 +255,15 @@ def test_paint_a_clip_in_the_browser(quick, browser, shots, tmp_path) -> None:
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=shots / "desktop-video-done.png")
 
-    with page.expect_download() as download:
-        page.click("#download")
-    assert download.value.suggested_filename == "pan_starry_night.mp4"
-    saved = tmp_path / "saved.mp4"
-    download.value.save_as(saved)
+    saved = downloaded(page, "#download", tmp_path)
+    assert saved.name == "pan_starry_night.mp4"
     assert frames_of(saved.read_bytes()) == (FRAMES, RATE, True), "every frame, the input's rate and its audio"
 
     phone_page.reload()
     expect(phone_page.locator("#clips")).to_be_visible()
     phone_page.wait_for_function(PLAYABLE)
     phone_page.locator("#stage").scroll_into_view_if_needed()
+    phone_page.wait_for_timeout(1500)  # the controls' loading spinner fades
     phone_page.screenshot(path=shots / "phone-video-done.png")
     assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert errors == []
@@ -300,11 +305,7 @@ def test_compare_strengths_in_the_browser(quick, browser, shots, tmp_path) -> No
     expect(page.locator(".card")).to_contain_text("strengths " + " · ".join(f"{value:.2f}" for value in strengths))
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=shots / "desktop-compare.png")
-    with page.expect_download() as download:
-        page.click("#download-all")
-    saved = tmp_path / download.value.suggested_filename
-    download.value.save_as(saved)
-    assert len(zipfile.ZipFile(saved).namelist()) == len(strengths)
+    assert len(zipfile.ZipFile(downloaded(page, "#download-all", tmp_path)).namelist()) == len(strengths)
 
     phone_page = phone_context(browser, quick.url)
     expect(phone_page.locator(".variant img")).to_have_count(len(strengths))

@@ -197,11 +197,13 @@ def _frame_callback(running: Running, video: VideoConfig) -> FrameCallback:
     frame as the preview, and the time left from the frames' times so far."""
     preview = running.folder / "preview.png"
     times: list[float] = []  # seconds of the later frames run here (the first one runs a whole schedule)
-    last = {"report": 0.0}
+    last = {"report": 0.0, "per_step": math.nan}
 
     def on_frame(event: FrameProgress) -> bool:
         now = time.monotonic()
         finished = event.step is None
+        if event.step is not None and event.step.step:
+            last["per_step"] = event.step.elapsed / event.step.step
         if finished and event.path is not None:
             if event.loss is not None and event.frame > 1:
                 times.append(event.seconds)
@@ -210,7 +212,8 @@ def _frame_callback(running: Running, video: VideoConfig) -> FrameCallback:
             running.show(preview=event.frame)
         step = event.step
         running.show(frame=event.frame, frames=event.frames, frame_step=None if step is None else step.step,
-                     frame_total=None if step is None else step.total, eta=_time_left(event, times, video))
+                     frame_total=None if step is None else step.total,
+                     eta=_time_left(event, times, last["per_step"] * video.later_iterations))
         if finished or now - last["report"] >= REPORT_EVERY:
             done = event.frame if finished else event.frame - 1
             running.report(step=done, total=event.frames, **({} if step is None else {"loss": step.loss}))
@@ -220,21 +223,14 @@ def _frame_callback(running: Running, video: VideoConfig) -> FrameCallback:
     return on_frame
 
 
-def _time_left(event: FrameProgress, times: list[float], video: VideoConfig) -> float | None:
+def _time_left(event: FrameProgress, times: list[float], later: float) -> float | None:
     """Seconds left: the current frame's own estimate and, for each frame after it, the mean time of
-    the last later frames (or, before one has finished, the current frame's time per iteration times
+    the last later frames, or before one has finished `later` (the time per iteration so far times
     a later frame's iterations)."""
-    step = event.step
-    current = 0.0 if step is None else step.eta
-    if not math.isfinite(current):
-        return None
-    if times:
-        per_frame = sum(times[-RECENT_FRAMES:]) / len(times[-RECENT_FRAMES:])
-    elif step is not None and step.step:
-        per_frame = step.elapsed / step.step * video.later_iterations
-    else:
-        return None
-    return current + (event.frames - event.frame) * per_frame
+    current = 0.0 if event.step is None else event.step.eta
+    per_frame = sum(times[-RECENT_FRAMES:]) / len(times[-RECENT_FRAMES:]) if times else later
+    estimate = current + (event.frames - event.frame) * per_frame
+    return estimate if math.isfinite(estimate) else None
 
 
 def _compare(running: Running, runner: Runner, slot: str) -> None:
