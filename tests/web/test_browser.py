@@ -218,7 +218,7 @@ def test_paint_a_clip_in_the_browser(quick, browser, shots, tmp_path) -> None:
     expect(page.locator("#steadiness button")).to_have_count(3)  # the page has its options
     page.set_input_files("#file-content", clip)
     expect(page.locator(".drop[data-role=content] .drop-kind")).to_have_text("Clip")
-    expect(page.locator(".drop[data-role=content] video.drop-thumb")).to_be_visible()
+    expect(page.locator(".drop[data-role=content] .drop-video")).to_be_visible()
     expect(page.locator("#video-settings")).to_be_visible()
     expect(page.locator("#mode-field")).to_be_hidden()
     page.set_input_files("#file-style", small_copy("starry_night.jpg", tmp_path))

@@ -91,8 +91,8 @@ function bindDrops() {
 function setFile(role, blob, name) {
   const url = URL.createObjectURL(blob);
   const drop = $(`.drop[data-role=${role}]`);
-  const thumb = $("img.drop-thumb", drop);
-  const video = $("video.drop-thumb", drop);
+  const thumb = $(".drop-thumb", drop);
+  const video = $(".drop-video", drop);
   const accept = (width, height, clip) => {
     const previous = state.files[role];
     if (previous) URL.revokeObjectURL(previous.url);
