@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from impasto.web import store
+from tests.video.clips import pan, write_clip
 
 from .conftest import Server, app_client, clip_bytes, clip_upload, frames_of, idle_client, upload, wait_for
 
@@ -155,3 +156,22 @@ def test_the_schema_documents_the_kinds_and_the_errors(tmp_path) -> None:
     assert create["responses"]["413"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
     paths = set(schema["paths"])
     assert {"/api/jobs/{job_id}/keep", "/api/jobs/{job_id}/all.zip", "/api/jobs/{job_id}/{name}"} <= paths
+
+
+def test_a_clip_is_judged_by_its_content_not_its_name(tmp_path, painting) -> None:
+    client = idle_client(tmp_path / "data")
+    animated, still = io.BytesIO(), io.BytesIO()
+    images = [Image.new("RGB", (48, 36), color) for color in ("red", "green", "blue")]
+    images[0].save(animated, "GIF", save_all=True, append_images=images[1:], duration=100)
+    images[0].save(still, "GIF")
+    webm = write_clip(tmp_path / "clip.webm", pan(3, (48, 36))[0])
+    cases = [(clip_bytes(tmp_path, frames=3), "video"), (webm.read_bytes(), "video"),
+             (animated.getvalue(), "video"), (still.getvalue(), "still")]
+    for data, kind in cases:
+        settings = CLIP if kind == "video" else {"size": 48, "iterations": 0}
+        job = client.post("/api/jobs", **clip_upload(data, painting, settings))  # all named clip.mp4
+        assert job.status_code == 201 and job.json()["kind"] == kind, job.json()
+        if kind == "video":
+            assert job.json()["total"] == 3
+    kept = sorted(path.name for path in (tmp_path / "data" / "jobs").glob("*/clip.*"))
+    assert kept == ["clip.gif", "clip.mp4", "clip.webm"]
