@@ -35,6 +35,7 @@ __all__ = ["EventHub", "JobManager", "QueueFull"]
 
 log = logging.getLogger("impasto.web")
 
+
 class QueueFull(Exception):
     """As many jobs are waiting as the server allows."""
 
