@@ -40,7 +40,7 @@ from .optimize import ProgressCallback
 from .pipeline import Result, transfer
 from .vgg import read_weights, use_weights
 
-__all__ = ["Ended", "Outcome", "Pool", "connect", "run_transfer"]
+__all__ = ["Ended", "Outcome", "Pool", "connect", "prepare_worker", "run_transfer"]
 
 TOKEN_HELP = ("give impasto the cluster's token in ~/.ray/auth_token, in a file named by RAY_AUTH_TOKEN_PATH, or "
               "in RAY_AUTH_TOKEN (`ray get-auth-token` on its head prints it)")
@@ -131,15 +131,21 @@ def run_transfer(config: TransferConfig, threads: int, weights: dict[str, np.nda
     VGG-19 weights as `Pool` stored them. The images come as positional arguments: Ray resolves
     object refs there. Any other exception than an `ImpastoError` is a bug and fails the task."""
     started = time.perf_counter()
-    torch.set_num_threads(threads)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the store's arrays are read-only; the network copies them
-        use_weights({name: torch.from_numpy(value) for name, value in weights.items()}, config.weights)
+    prepare_worker(config, threads, weights)
     try:
         result = transfer(content, list(styles), config, callback)
     except ImpastoError as error:
         return Ended(None, error, time.perf_counter() - started)
     return Ended(result, None, time.perf_counter() - started)
+
+
+def prepare_worker(config: TransferConfig, threads: int, weights: dict[str, np.ndarray]) -> None:
+    """What every impasto task does first: torch on `threads` threads, and the network built from
+    the VGG-19 weights as `Pool` stored them."""
+    torch.set_num_threads(threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the store's arrays are read-only; the network copies them
+        use_weights({name: torch.from_numpy(value) for name, value in weights.items()}, config.weights)
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,13 @@ class Pool:
         return {"num_cpus": 1 if gpu else self.threads, "num_gpus": 1 if gpu else 0, "max_retries": self.retries,
                 "retry_exceptions": False}
 
+    def weights(self, config: TransferConfig) -> Any:
+        """The object ref of the VGG-19 weights `config` names, stored once per pool."""
+        if config.weights not in self._weights:
+            state = read_weights(config.weights)
+            self._weights[config.weights] = self.ray.put({name: value.numpy() for name, value in state.items()})
+        return self._weights[config.weights]
+
     def inputs(self, config: TransferConfig, photo: os.PathLike[str], styles: Sequence[os.PathLike[str]],
                images: dict[tuple[str, int], Any] | None = None) -> list[Any]:
         """Object refs of the weights, the photo and the paintings, as `run_transfer` takes them after
@@ -197,11 +210,8 @@ class Pool:
         Raises:
             ImageError: an image that cannot be read.
         """
-        if config.weights not in self._weights:
-            state = read_weights(config.weights)
-            self._weights[config.weights] = self.ray.put({name: value.numpy() for name, value in state.items()})
         images = {} if images is None else images
-        refs = [self._weights[config.weights]]
+        refs = [self.weights(config)]
         for path, role in [(photo, "content"), *((style, "style") for style in styles)]:
             key = (os.fspath(path), config.max_pixels)
             if key not in images:

@@ -1,6 +1,7 @@
 """`impasto serve --ray ADDRESS` against a real Ray cluster (tests/cluster/conftest.py): a job runs to
 the end with its events and previews, a cancelled one keeps its image, a killed server's job is run
-again after the restart, and a server without the cluster's token does not start."""
+again after the restart, a comparison's variants run at once and a clip as one task, and a server
+without the cluster's token does not start."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +17,9 @@ import pytest
 from PIL import Image
 
 from impasto.cluster import TOKEN_HELP
+from impasto.web.store import FINAL
 
-from ..web.conftest import Server, image_bytes, upload, wait_for
+from ..web.conftest import Server, clip_bytes, clip_upload, frames_of, image_bytes, upload, wait_for
 from .conftest import Cluster, ray_env
 
 
@@ -76,3 +79,24 @@ def test_a_server_without_the_clusters_token_stops_with_one_line(ray_cluster, tm
         f"impasto: error: the Ray cluster at {ray_cluster.address!r} wants an authentication token and RAY_AUTH_MODE "
         f"is not 'token' here: set RAY_AUTH_MODE=token and {TOKEN_HELP}")
     assert "Traceback" not in serve.stderr
+
+
+def test_a_comparisons_variants_run_at_once_and_a_clip_runs_as_one_task(server, images, tmp_path) -> None:
+    client = server.start(timeout=300)  # Ray and torch import slowly on a busy machine
+    settings = {"size": 48, "iterations": 40, "seed": 4, "strengths": [0.3, 0.7]}
+    compare = client.post("/api/jobs", **upload(*images, settings)).json()
+    deadline, together = time.monotonic() + 240, False
+    while (job := client.get(f"/api/jobs/{compare['id']}").json())["status"] not in FINAL:
+        assert time.monotonic() < deadline, job
+        together = together or all(variant["status"] == "running" and variant["step"] for variant in job["variants"])
+        time.sleep(0.05)
+    assert job["status"] == "done" and job["step"] == 80, job
+    assert together, "both variants ran at once, a task each"
+
+    clip = client.post("/api/jobs", **clip_upload(clip_bytes(tmp_path), images[1],
+                                                  {"size": 32, "iterations": 3, "later_iterations": 4})).json()
+    work = tmp_path / "data" / "jobs" / clip["id"] / "work" / "pass1"
+    wait_for(client, clip["id"], {"running"}, timeout=120, step=2)
+    assert len(list(work.glob("*.png"))) >= 2, "the task sends its finished frames back to the job's folder"
+    done = wait_for(client, clip["id"], {"done"}, timeout=240)
+    assert done["step"] == 4 and frames_of(client.get(done["urls"]["result"]).content) == (4, 8.0, True)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
 from PIL import Image
 
-from impasto.errors import ConfigError
+from impasto import TransferConfig
+from impasto.errors import ConfigError, Interrupted
 from impasto.video import FrameProgress, VideoConfig, stylize_video
 from impasto.video.io import open_clip, read_frames
+from impasto.video.run import write_finished_frames
+from tests.video.clips import pan, write_clip
 from tests.video.conftest import CONFIG, FRAMES, PAINTING, VIDEO, Run
 
 
@@ -81,3 +87,29 @@ def test_long_term_frames_and_a_second_pass(runs: dict[str, Run], tmp_path) -> N
             frame = np.asarray(frame, dtype=np.float32)
             assert np.abs(frame - second).mean() < np.abs(frame - first).mean()
     assert made.e_warp() < runs["pan_independent"].e_warp()
+
+
+def test_a_stopped_run_keeps_its_frames_as_a_shorter_video_and_resumes_on_another_device(tmp_path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", pan(4, (48, 36))[0], rate=Fraction(8), audio=True)
+    config, video, work = TransferConfig(iterations=3, seed=0, device="cpu"), VideoConfig(later_iterations=2), \
+        tmp_path / "work"
+    finished: list[FrameProgress] = []
+
+    def stop_after_two_frames(event: FrameProgress) -> bool:
+        if event.step is None:
+            finished.append(event)
+        return len(finished) == 2
+
+    with pytest.raises(Interrupted, match="stopped after 2 of 4 frames"):
+        stylize_video(clip, PAINTING, tmp_path / "out.mp4", config, video, work_dir=work,
+                      callback=stop_after_two_frames)
+    assert [event.path for event in finished] == [work / "pass1" / f"{i:06d}.png" for i in (0, 1)]
+    assert write_finished_frames(clip, tmp_path / "short.mp4", work) == 2
+    short = open_clip(tmp_path / "short.mp4")
+    assert short.audio and short.rate == 8 and len(list(read_frames(tmp_path / "short.mp4"))) == 2
+    with av.open(str(tmp_path / "short.mp4")) as container:
+        audio = container.streams.audio[0]
+        assert 0.2 <= float(audio.duration * audio.time_base) <= 0.4, "the audio of two frames at 8 fps"
+
+    result = stylize_video(clip, PAINTING, tmp_path / "out.mp4", config.replace(device="auto"), video, work_dir=work)
+    assert result.resumed == 2 and len(list(read_frames(tmp_path / "out.mp4"))) == 4

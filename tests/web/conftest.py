@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,26 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def clip_bytes(folder: Path, frames: int = 4, size: tuple[int, int] = (48, 36), rate: int = 8,
+               audio: bool = True) -> bytes:
+    """An H.264 MP4 of a pan across tubingen, with a tone if `audio`, made with PyAV."""
+    from tests.video.clips import pan, write_clip
+
+    return write_clip(folder / "clip.mp4", pan(frames, size)[0], rate=Fraction(rate), audio=audio).read_bytes()
+
+
+def clip_upload(clip: bytes, painting: bytes, settings: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of a video job's POST."""
+    files = {"content": ("clip.mp4", clip, "video/mp4"), "style": ("painting.jpg", painting, "image/jpeg")}
+    return {"files": files, "data": {"settings": json.dumps(settings)}}
+
+
+def frames_of(data: bytes) -> tuple[int, float, bool]:
+    """A video's frame count, frame rate and whether it has audio."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for _ in container.decode(stream)), float(stream.average_rate), bool(container.streams.audio)

@@ -49,7 +49,8 @@ BAD_FILES = {  # name: (bytes, status, words the message must contain)
 def strict(tmp_path_factory) -> tuple:
     """One app, with low limits, for all the bad uploads."""
     data = tmp_path_factory.mktemp("strict") / "data"
-    with app_client(data, max_pixels=1_000_000, max_upload_mb=0.5, memory_budget_mb=run_budget_mb(300)) as client:
+    with app_client(data, max_pixels=1_000_000, max_upload_mb=0.5, max_video_mb=1,
+                    memory_budget_mb=run_budget_mb(300)) as client:
         yield client, data
 
 

@@ -1,6 +1,7 @@
 """The page in a real headless browser (Debian's chromium, driven by Playwright) against a real
 `impasto serve` that requires a token (as beyond loopback): open the link with the token, upload two
-images, start, watch the preview change, download the result.
+images, start, watch the preview change, download the result; paint a clip made here, watch its
+frame counter, play the result in the page and download the MP4; compare three strengths.
 
 Screenshots of each step go to $IMPASTO_SCREENSHOTS (default: the test's temporary folder); the
 README's were made with IMPASTO_SIZE=384 (default 128, for speed).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from impasto.images import EXAMPLES
 
-from .conftest import Server
+from .conftest import Server, clip_bytes, frames_of
 
 CHROMIUM = Path(os.environ.get("IMPASTO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
 """`make test` sets IMPASTO_CHROMIUM to the Chromium it found or installed (scripts/chromium.sh)."""
@@ -129,10 +131,7 @@ def test_paint_a_photo_in_the_browser(server, browser, shots, tmp_path) -> None:
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=shots / "desktop-4-done.png")
 
-    with page.expect_download() as download:
-        page.click("#download")
-    saved = tmp_path / download.value.suggested_filename
-    download.value.save_as(saved)
+    saved = downloaded(page, "#download", tmp_path)
     assert saved.name == "tubingen_starry_night.png"
     with Image.open(saved) as result:
         assert result.format == "PNG" and result.size == (SIZE, SIZE * 3 // 4)
@@ -142,6 +141,15 @@ def test_paint_a_photo_in_the_browser(server, browser, shots, tmp_path) -> None:
     assert errors == []
 
     phone(browser, server.url, shots)
+
+
+def downloaded(page: Page, button: str, folder: Path) -> Path:
+    """The file that clicking `button` downloads, saved in `folder` under the name the server gave it."""
+    with page.expect_download() as download:
+        page.click(button)
+    saved = folder / download.value.suggested_filename
+    download.value.save_as(saved)
+    return saved
 
 
 def drop(page: Page, example: str, target: str) -> None:
@@ -175,3 +183,143 @@ def phone(browser: Browser, url: str, shots: Path) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], "nothing sticks out sideways on a phone"
     context.close()
+
+
+STEPS = int(os.environ.get("IMPASTO_STEPS", "10"))
+"""The server's --max-iterations in the tests of clips and comparisons: the page caps its presets
+there (the docs' screenshots were made with IMPASTO_SIZE=192 IMPASTO_STEPS=60)."""
+CLIP_SIDE = int(os.environ.get("IMPASTO_SIZE", "48"))
+COMPARE_SIDE = max(side for side in (64, 128, 256, 384, 512) if side <= max(64, CLIP_SIDE))
+"""A size of the page's menu."""
+FRAMES = int(os.environ.get("IMPASTO_FRAMES", "5"))
+RATE = 8
+PLAYABLE = "[...document.querySelectorAll('#clips video')].every((video) => video.readyState === 4)"
+"""Both videos of a finished clip have loaded (their controls show no spinner)."""
+
+
+@pytest.fixture
+def quick(tmp_path: Path) -> Iterator[Server]:
+    """`impasto serve` with a token and at most STEPS iterations a run."""
+    server = Server(tmp_path / "data", "--token", TOKEN, "--max-iterations", str(STEPS))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_paint_a_clip_in_the_browser(quick, browser, shots, tmp_path) -> None:
+    quick.start()
+    clip = tmp_path / "pan.mp4"
+    clip.write_bytes(clip_bytes(tmp_path, frames=FRAMES, size=(CLIP_SIDE, CLIP_SIDE * 3 // 4), rate=RATE))
+    page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{quick.url}/?token={TOKEN}")
+    expect(page.locator("#steadiness button")).to_have_count(3)  # the page has its options
+    page.set_input_files("#file-content", clip)
+    expect(page.locator(".drop[data-role=content] .drop-kind")).to_have_text("Clip")
+    expect(page.locator(".drop[data-role=content] .drop-video")).to_be_visible()
+    expect(page.locator("#video-settings")).to_be_visible()
+    expect(page.locator("#mode-field")).to_be_hidden()
+    page.set_input_files("#file-style", small_copy("starry_night.jpg", tmp_path))
+    page.click("#presets button[data-preset=fast]")
+    expect(page.locator("#presets button[data-preset=fast] small")).to_have_text(f"{STEPS} steps")
+    expect(page.locator("#size")).to_have_value(str(CLIP_SIDE))  # the clip's own size
+    expect(page.locator("#start-label")).to_have_text("Paint the clip")
+    page.click("#start")
+
+    expect(page.locator("#stat-step-label")).to_have_text("Frame")
+    counted = set()  # the frame counter moves: "1 / 5", "2 / 5", ...
+    while len(counted) < 2 and page.locator("#badge").text_content() != "done":
+        counted.add(page.locator("#stat-step").text_content())
+        page.wait_for_timeout(40)
+    assert len(counted) >= 2 and all(text.endswith(f" / {FRAMES}") for text in counted if text != "–"), counted
+    page.wait_for_function("document.querySelector('#after').src.includes('/preview')")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=shots / "desktop-video-running.png")
+    phone_page = phone_context(browser, quick.url)
+    if phone_page.locator("#badge").text_content() == "running":
+        phone_page.locator("#stage").scroll_into_view_if_needed()
+        phone_page.screenshot(path=shots / "phone-video-running.png")
+
+    expect(page.locator("#badge")).to_have_text("done", timeout=120_000)
+    expect(page.locator("#clips")).to_be_visible()
+    expect(page.locator("#stat-step")).to_have_text(f"{FRAMES} / {FRAMES}")
+    page.wait_for_function("document.querySelector('#clip-result').duration > 0")
+    duration = page.evaluate("document.querySelector('#clip-result').duration")
+    assert abs(duration - FRAMES / RATE) < 0.2, duration
+    page.eval_on_selector("#clip-result", "video => { video.muted = true; return video.play(); }")
+    page.wait_for_function("document.querySelector('#clip-result').ended", timeout=10_000)
+    page.wait_for_function(PLAYABLE)
+    expect(page.locator(".card")).to_contain_text(f"clip · {FRAMES} frames")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=shots / "desktop-video-done.png")
+
+    saved = downloaded(page, "#download", tmp_path)
+    assert saved.name == "pan_starry_night.mp4"
+    assert frames_of(saved.read_bytes()) == (FRAMES, RATE, True), "every frame, the input's rate and its audio"
+
+    phone_page.reload()
+    expect(phone_page.locator("#clips")).to_be_visible()
+    phone_page.wait_for_function(PLAYABLE)
+    phone_page.locator("#stage").scroll_into_view_if_needed()
+    phone_page.wait_for_timeout(1500)  # the controls' loading spinner fades
+    phone_page.screenshot(path=shots / "phone-video-done.png")
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert errors == []
+
+
+def test_compare_strengths_in_the_browser(quick, browser, shots, tmp_path) -> None:
+    client = quick.start()
+    strengths = client.get("/api/options").json()["compare_strengths"]
+    page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{quick.url}/?token={TOKEN}")
+    expect(page.locator("#modes button")).to_have_count(2)
+    expect(page.locator("#compare-note")).to_have_text(" · ".join(f"{value:.2f}" for value in strengths))
+    page.set_input_files("#file-content", small_copy("tubingen.jpg", tmp_path))
+    page.set_input_files("#file-style", small_copy("the_scream.jpg", tmp_path))
+    page.click("#modes button[data-mode=compare]")
+    expect(page.locator("#strength-field")).to_be_hidden()
+    expect(page.locator("#start-label")).to_have_text(f"Paint {len(strengths)} strengths")
+    page.click("#presets button[data-preset=fast]")
+    page.select_option("#size", str(COMPARE_SIDE))
+    page.click("#start")
+
+    expect(page.locator(".variant")).to_have_count(len(strengths))
+    expect(page.locator(".variant-strength")).to_have_text([f"Strength {value:.2f}" for value in strengths])
+    expect(page.locator("#badge")).to_have_text("done", timeout=120_000)
+    page.wait_for_function("[...document.querySelectorAll('.variant img')].every((image) => image.naturalWidth > 0)")
+    sums = page.evaluate("""() => [...document.querySelectorAll('.variant img')].map((image) => {
+      const canvas = document.createElement('canvas');
+      [canvas.width, canvas.height] = [image.naturalWidth, image.naturalHeight];
+      const context = canvas.getContext('2d');
+      context.drawImage(image, 0, 0);
+      return context.getImageData(0, 0, canvas.width, canvas.height).data.reduce((a, b) => a + b, 0);
+    })""")
+    assert len(set(sums)) == len(strengths), "three different images"
+    page.locator(".variant-keep").nth(1).click()
+    expect(page.locator(".variant.kept .variant-strength")).to_have_text(f"Strength {strengths[1]:.2f}")
+    expect(page.locator("#download")).to_be_visible()
+    expect(page.locator(".card")).to_contain_text("strengths " + " · ".join(f"{value:.2f}" for value in strengths))
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=shots / "desktop-compare.png")
+    assert len(zipfile.ZipFile(downloaded(page, "#download-all", tmp_path)).namelist()) == len(strengths)
+
+    phone_page = phone_context(browser, quick.url)
+    expect(phone_page.locator(".variant img")).to_have_count(len(strengths))
+    phone_page.wait_for_function("[...document.querySelectorAll('.variant img')].every((image) => image.naturalWidth)")
+    phone_page.locator("#stage").scroll_into_view_if_needed()
+    phone_page.screenshot(path=shots / "phone-compare.png")
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert errors == []
+
+
+def phone_context(browser: Browser, url: str) -> Page:
+    """The page on a phone, showing the latest job."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(f"{url}/?token={TOKEN}")
+    expect(page.locator("#status")).to_be_visible()
+    return page

@@ -34,7 +34,12 @@ def add_parser(commands: Any) -> None:
     serve.add_argument("--host", default=d.host, help="address to listen on (0.0.0.0 serves the whole network)")
     serve.add_argument("--port", type=int, default=d.port, help="port to listen on")
     serve.add_argument("--data-dir", type=Path, default=d.data_dir, metavar="DIR", help="where jobs are kept")
-    serve.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb, metavar="MB", help="largest upload")
+    serve.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb, metavar="MB",
+                       help="largest uploaded image")
+    serve.add_argument("--max-video-mb", type=float, default=d.max_video_mb, metavar="MB",
+                       help="largest uploaded clip")
+    serve.add_argument("--max-frames", type=int, default=d.max_frames, metavar="N",
+                       help="most frames a video job may paint (frames x passes)")
     serve.add_argument(
         "--max-pixels", type=int, default=d.max_pixels, metavar="N", help="largest uploaded image in pixels"
     )
@@ -93,8 +98,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = ServerSettings(**given)
     if settings.token is None and not settings.loopback:  # beyond this machine: never without a token
         settings = dataclasses.replace(settings, token=secrets.token_urlsafe(24))
-    for name in ("port", "max_upload_mb", "max_pixels", "max_queue", "max_iterations", "memory_budget_mb",
-                 "rate_limit"):
+    for name in ("port", "max_upload_mb", "max_video_mb", "max_frames", "max_pixels", "max_queue", "max_iterations",
+                 "memory_budget_mb", "rate_limit"):
         value = getattr(settings, name)
         if value is not None and value <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value:g}")

@@ -4,6 +4,7 @@ OpenCV), so the CLI can show the defaults without them."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,20 +58,24 @@ class VideoConfig:
         if not self.temporal_frames or any(not isinstance(j, int) or j < 1 for j in self.temporal_frames):
             raise ConfigError(f"temporal_frames must be whole numbers of at least 1, e.g. 1,2,4; got "
                               f"{','.join(map(str, self.temporal_frames)) or 'none'}")
-        if self.temporal_weight < 0:
-            raise ConfigError(f"temporal_weight must be zero or a positive number, got {self.temporal_weight}")
-        if self.later_iterations < 0:
-            raise ConfigError(f"later_iterations must be zero or a positive whole number, got {self.later_iterations}")
-        if self.passes < 1:
-            raise ConfigError(f"passes must be a positive whole number, got {self.passes}")
+        if not _number(self.temporal_weight) or self.temporal_weight < 0:
+            raise ConfigError(f"temporal_weight must be zero or a positive number, got {self.temporal_weight!r}")
+        if not _whole(self.later_iterations) or self.later_iterations < 0:
+            raise ConfigError(f"later_iterations must be zero or a positive whole number, got "
+                              f"{self.later_iterations!r}")
+        if not _whole(self.passes) or self.passes < 1:
+            raise ConfigError(f"passes must be a positive whole number, got {self.passes!r}")
         if self.independent and self.passes > 1:
             raise ConfigError("passes > 1 needs temporal consistency: leave out independent")
         if self.flow not in FLOW_METHODS:
             raise ConfigError(f"flow must be one of {', '.join(FLOW_METHODS)}, got {self.flow!r}")
-        if self.start < 0 or (self.duration is not None and self.duration <= 0):
-            raise ConfigError(f"start must be >= 0 and duration > 0 seconds, got {self.start} and {self.duration}")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise ConfigError(f"max_frames must be a positive whole number, got {self.max_frames}")
+        if not isinstance(self.independent, bool):
+            raise ConfigError(f"independent must be true or false, got {self.independent!r}")
+        if not _number(self.start) or self.start < 0 or \
+                (self.duration is not None and (not _number(self.duration) or self.duration <= 0)):
+            raise ConfigError(f"start must be >= 0 and duration > 0 seconds, got {self.start!r} and {self.duration!r}")
+        if self.max_frames is not None and (not _whole(self.max_frames) or self.max_frames < 1):
+            raise ConfigError(f"max_frames must be a positive whole number, got {self.max_frames!r}")
 
     def replace(self, **changes: Any) -> VideoConfig:
         """A copy with some fields changed."""
@@ -79,5 +84,14 @@ class VideoConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings."""
         return {**dataclasses.asdict(self), "temporal_frames": list(self.temporal_frames)}
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    """A finite int or float (settings come from JSON too, where a string or a bool may stand)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

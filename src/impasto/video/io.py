@@ -37,7 +37,8 @@ from PIL import Image
 from ..errors import ImageError
 from ..files import atomic_path
 
-__all__ = ["OUTPUT_FORMATS", "Clip", "check_audio", "check_video_output", "open_clip", "read_frames", "write_video"]
+__all__ = ["OUTPUT_FORMATS", "Clip", "check_audio", "check_video_output", "count_frames", "open_clip", "read_frames",
+           "write_video"]
 
 OUTPUT_FORMATS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
 """Output extension -> video encoder; H.264 (yuv420p, crf 18) unless the container is WebM."""
@@ -108,6 +109,32 @@ def read_frames(
         except av.error.FFmpegError as error:
             raise ImageError(f"input video {str(path)!r} cannot be decoded ({error}): re-encode it, e.g. to "
                              f"H.264 MP4 with ffmpeg") from None
+
+
+def count_frames(path: str | os.PathLike, start: float = 0.0, duration: float | None = None) -> int:
+    """How many frames `read_frames(path, start, duration)` would give, counted from the video
+    stream's packets (one frame each) without decoding any: quick, and safe on a clip that is
+    too long to decode.
+
+    Raises:
+        ImageError: the file cannot be read as a video.
+    """
+    with _opened(path) as container:
+        stream = container.streams.video[0]
+        time_base = stream.time_base or Fraction(1, 90000)
+        count = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                seconds = None if packet.pts is None else float(packet.pts * time_base)
+                before, after = seconds is not None and seconds < start - 1e-6, \
+                    seconds is not None and duration is not None and seconds >= start + duration - 1e-6
+                count += not (before or after)
+        except av.error.FFmpegError as error:
+            raise ImageError(f"input video {str(path)!r} cannot be read ({error}): re-encode it, e.g. to "
+                             f"H.264 MP4 with ffmpeg") from None
+        return count
 
 
 @contextlib.contextmanager

@@ -16,9 +16,10 @@ The work dir holds everything a run has finished, each file written atomically:
     pass1/000000.png ...     the stylised frames of each pass
 
 so running the same command again continues where it stopped, and gives the same video as an
-uninterrupted run (later frames always read their predecessors back from the PNGs). A new run that
-is refused (a bad clip or setting: the same command would be refused again), or stopped before its
-frames are decoded, takes away what it put in the work dir.
+uninterrupted run (later frames always read their predecessors back from the PNGs), on the same
+device or another. A new run that is refused (a bad clip or setting: the same command would be
+refused again), or stopped before its frames are decoded, takes away what it put in the work dir.
+`write_finished_frames` makes a shorter video of what a stopped run finished.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from PIL import Image
 
 from ..color import luminance
 from ..config import TransferConfig
-from ..errors import ConfigError, ImageError, ImpastoError, OptimizationError
+from ..errors import ConfigError, ImageError, ImpastoError, Interrupted, OptimizationError
 from ..files import atomic_file
 from ..images import ImageSource, load_image, longest_side, save_image, to_tensor
 from ..optimize import Progress
@@ -51,7 +52,7 @@ from .flow import flow_and_mask, warp
 from .io import Clip, check_audio, check_video_output, open_clip, read_frames, write_video
 from .temporal import TemporalLoss, TemporalTarget, closest_first
 
-__all__ = ["FrameProgress", "VideoResult", "stylize_video"]
+__all__ = ["FrameCallback", "FrameProgress", "VideoResult", "frame_size", "stylize_video", "write_finished_frames"]
 
 @dataclass(frozen=True)
 class FrameProgress:
@@ -67,6 +68,13 @@ class FrameProgress:
     """The finished frame's loss; None for a frame the work dir already held (resumed)."""
     seconds: float = 0.0
     """Time the finished frame took."""
+    path: Path | None = None
+    """The finished frame's PNG in the work dir; None for an iteration."""
+
+
+FrameCallback = Callable[[FrameProgress], bool | None]
+"""Receives each `FrameProgress` event; returning True stops the run within the iteration
+(`Interrupted` is raised; the finished frames stay in the work dir)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,7 @@ def stylize_video(
     video: VideoConfig | None = None,
     *,
     work_dir: str | os.PathLike | None = None,
-    callback: Callable[[FrameProgress], None] | None = None,
+    callback: FrameCallback | None = None,
 ) -> VideoResult:
     """Stylise the clip `input` (any file or image sequence pattern ffmpeg reads) in the style of
     `style` into `output` (.mp4, .mov, .mkv or .webm), keeping its frame count, frame rate and audio.
@@ -100,11 +108,12 @@ def stylize_video(
     `config` sets each frame's transfer (its `size` is ignored: see `VideoConfig.size`); the first
     frame runs its whole schedule. `work_dir` keeps the finished frames and flows, so a run that
     was stopped continues where it stopped; by default it is OUTPUT.work beside the output,
-    removed once the video is written.
+    removed once the video is written. `callback` receives each iteration and each finished frame;
+    returning True stops the run.
 
     Raises:
-        ImpastoError: a bad input, setting or path (nothing written), or a failed optimisation
-            (the frames done so far stay in the work dir).
+        ImpastoError: a bad input, setting or path (nothing written), or a failed or stopped
+            optimisation (`Interrupted`; the frames done so far stay in the work dir).
     """
     video = video or VideoConfig()
     styles: list[ImageSource] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
@@ -112,8 +121,7 @@ def stylize_video(
     clip = open_clip(input)
     for image in styles:  # a bad style image fails now, before any work
         load_image(image, (config or TransferConfig()).max_pixels, "style")
-    side = video.size or min(max(clip.width, clip.height), MAX_SIDE)
-    width, height = (max(2, n - n % 2) for n in longest_side((clip.width, clip.height), side))
+    width, height = frame_size((clip.width, clip.height), video)
     config = (config or TransferConfig()).replace(size=max(width, height))
     _check_frame_size(clip, (width, height), config)
     plan_transfer(Image.new("RGB", (width, height)), config)  # a budget the frames cannot fit: refused now
@@ -135,6 +143,46 @@ def stylize_video(
     if work_dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return VideoResult(out, len(timestamps), (width, height), config, video, resumed)
+
+
+def frame_size(size: tuple[int, int], video: VideoConfig) -> tuple[int, int]:
+    """(width, height) of the frames of a clip of `size`: its own, at most MAX_SIDE on the longest
+    side, or `video.size`, rounded down to even numbers."""
+    side = video.size or min(max(size), MAX_SIDE)
+    width, height = (max(2, n - n % 2) for n in longest_side(size, side))
+    return width, height
+
+
+def write_finished_frames(input: str | os.PathLike, output: str | os.PathLike, work_dir: str | os.PathLike) -> int:
+    """Encode what a stopped run in `work_dir` finished into `output`: each frame from the latest pass
+    that holds it, from the first frame up to the first one no pass finished, with the audio of
+    `input` for as long. Returns the frame count (0: nothing written).
+
+    Raises:
+        ImageError: `work_dir` holds no run, or the output cannot be written.
+    """
+    work = Path(work_dir)
+    manifest = work / "manifest.json"
+    if not manifest.is_file():
+        raise ImageError(f"work dir {str(work)!r} holds no run of impasto video")
+    stored = json.loads(manifest.read_text())
+    timestamps, video = stored["timestamps"], VideoConfig(**stored["video"])
+    frames = []
+    for index in range(len(timestamps)):
+        done = [path for p in range(video.passes, 0, -1) if (path := work / f"pass{p}" / f"{index:06d}.png").is_file()]
+        if not done:
+            break
+        frames.append(done[0])
+    if not frames:
+        return 0
+    clip = open_clip(input)
+    count = len(frames)
+    # The audio up to the next frame's start (or the run's own end, for the whole clip).
+    end = float(timestamps[count] * clip.time_base) if count < len(timestamps) else \
+        None if video.duration is None else video.start + video.duration
+    write_video(check_video_output(output, [input]), (load_image(path, 10**9, "frame") for path in frames),
+                timestamps[:count], clip, video.start, None if end is None else end - video.start)
+    return count
 
 
 def _check_frame_size(clip: Clip, size: tuple[int, int], config: TransferConfig) -> None:
@@ -183,7 +231,8 @@ def _open_work_dir(
         stored = json.loads(manifest.read_text())
         if config.seed is None:
             config = config.replace(seed=stored["settings"]["seed"])
-        mine = {**record, "settings": config.to_dict()}
+        # Where it runs is not what it makes: a run continues on another device (a server's other GPU).
+        mine = {**record, "settings": {**config.to_dict(), "device": stored["settings"].get("device")}}
         if {key: stored.get(key) for key in mine} != mine:
             changed = sorted(key for key in mine if stored.get(key) != mine[key])
             raise ConfigError(f"work dir {str(work)!r} holds a run of another input or other settings "
@@ -215,7 +264,7 @@ class _Run:
         video: VideoConfig,
         styles: list[ImageSource],
         count: int,
-        callback: Callable[[FrameProgress], None] | None,
+        callback: FrameCallback | None,
     ) -> None:
         self.work, self.config, self.video, self.styles, self.count = work, config, video, styles, count
         self.callback = callback
@@ -237,12 +286,14 @@ class _Run:
                 path = self._frame_path(pass_, index)
                 if path.is_file():
                     resumed += 1
-                    self._report(None, loss=None)
-                    continue
-                started = time.perf_counter()
-                image, loss = self._stylise(pass_, index)
-                save_image(image, path)
-                self._report(None, loss=loss, seconds=time.perf_counter() - started)
+                    stop = self._report(None, loss=None, path=path)
+                else:
+                    started = time.perf_counter()
+                    image, loss = self._stylise(pass_, index)
+                    save_image(image, path)
+                    stop = self._report(None, loss=loss, seconds=time.perf_counter() - started, path=path)
+                if stop and self.done < self.count * self.video.passes:
+                    raise Interrupted(f"stopped after {self.done} of {self.count * self.video.passes} frames", None, 0)
         return resumed
 
     def _stylise(self, pass_: int, index: int) -> tuple[torch.Tensor, float]:
@@ -252,9 +303,9 @@ class _Run:
         neighbours = [index - step * j for j in self.video.temporal_frames if 0 <= index - step * j < self.count]
         last: list[float] = []
 
-        def relay(event: Progress) -> None:
+        def relay(event: Progress) -> bool:
             last[:] = [event.loss]
-            self._report(event)
+            return self._report(event)
 
         if self.video.independent or (pass_ == 1 and not neighbours):
             result = transfer(content, self.styles, self.config, relay)
@@ -304,9 +355,12 @@ class _Run:
     def _image(self, path: Path) -> torch.Tensor:
         return to_tensor(load_image(path, 10**9, "frame"))
 
-    def _report(self, step: Progress | None, loss: float | None = None, seconds: float = 0.0) -> None:
-        if self.callback is not None:
-            self.callback(FrameProgress(self.done, self.count * self.video.passes, step, loss, seconds))
+    def _report(self, step: Progress | None, loss: float | None = None, seconds: float = 0.0,
+                path: Path | None = None) -> bool:
+        """Send an event; whether the callback asks to stop."""
+        if self.callback is None:
+            return False
+        return bool(self.callback(FrameProgress(self.done, self.count * self.video.passes, step, loss, seconds, path)))
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -1,18 +1,22 @@
-"""The JSON API under /api: options, examples, and jobs (create, list, get, events, images, cancel,
-delete). Every error is JSON `{"detail": "one line"}` with a 4xx status."""
+"""The JSON API under /api: options, examples, and jobs of three kinds, stills, clips and comparisons
+(create, list, get, events, files, keep a variant, cancel, delete). Every error is JSON
+`{"detail": "one line"}` with a 4xx status (507 for a full disk)."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import math
 import re
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
+from PIL import Image
 
 from ..config import PRESETS, TransferConfig
 from ..device import Runtime
@@ -21,11 +25,22 @@ from ..images import EXAMPLES, longest_side, resize_longest
 from ..memory import largest_planned_side
 from ..pipeline import plan_transfer
 from ..vgg import min_input_side
+from ..video.config import VideoConfig
 from .jobs import JobManager, QueueFull
-from .options import REFUSED, editable_defaults, parse_settings, presets
+from .options import (
+    COMPARE_STRENGTHS,
+    MAX_VARIANTS,
+    REFUSED,
+    VIDEO_SETTINGS,
+    JobSettings,
+    editable_defaults,
+    parse_settings,
+    presets,
+)
+from .schema import JobList, JobView, errors
 from .settings import ServerSettings
-from .store import FINAL, STATUSES, Job
-from .uploads import FORMATS, read_image
+from .store import FINAL, KINDS, STATUSES, Job
+from .uploads import CLIP_TYPES, CLIPS, FORMATS, Clip, read_content, read_image, staged
 
 __all__ = ["job_json", "router"]
 
@@ -41,6 +56,10 @@ EXAMPLE_TITLES = {
 HEARTBEAT = 15.0
 """Seconds between keep-alive comments on a quiet event stream."""
 IMAGES = ("content", "style", "preview", "result")
+"""The PNG files every kind of job may have (a clip's result is its MP4)."""
+SETTINGS_HELP = ('JSON object with the CLI\'s option names, e.g. {"size": 256, "preset": "fast"}. A clip also takes '
+                 f"those of impasto video ({', '.join(VIDEO_SETTINGS)}); \"strengths\": [0.25, 0.5, 0.75] makes a "
+                 f"comparison of a photo (2 to {MAX_VARIANTS} strengths)")
 
 
 def manager(request: Request) -> JobManager:
@@ -64,8 +83,13 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
         "defaults": editable_defaults(),
         "refused": sorted(REFUSED),
         "statuses": list(STATUSES),
+        "kinds": list(KINDS),
+        "video": {name: value for name, value in VideoConfig().to_dict().items() if name in VIDEO_SETTINGS},
+        "compare_strengths": list(COMPARE_STRENGTHS),
         "limits": {
             "max_upload_bytes": settings.max_upload_bytes,
+            "max_video_bytes": settings.max_video_bytes,
+            "max_frames": settings.max_frames,
             "max_pixels": settings.max_pixels,
             "max_queue": settings.max_queue,
             "max_iterations": settings.max_iterations,
@@ -74,6 +98,7 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
                 name: _planned_pixels(runtime, TransferConfig.from_preset(name)) for name in PRESETS
             },
             "formats": sorted(set(FORMATS.values())),
+            "clip_formats": CLIPS,
         },
         "devices": [str(device) for device in request.app.state.manager.devices],
         "examples": [
@@ -90,49 +115,83 @@ def example(name: str) -> FileResponse:
     return FileResponse(EXAMPLES / name, media_type="image/jpeg")
 
 
-@router.post("/jobs", status_code=201, summary="Create a job from a photo, a painting and settings")
+@router.post("/jobs", status_code=201, response_model=JobView, responses=errors(413, 415, 422, 429, 507),
+             summary="Create a job: a photo or a clip, a painting and settings")
 def create_job(
     request: Request,
     response: Response,
     jobs: Manager,
     limits: Settings,
-    content: Annotated[UploadFile, File(description="the photo")],
+    content: Annotated[UploadFile, File(description=f"the photo (an image), or a clip ({CLIPS})")],
     style: Annotated[UploadFile, File(description="the painting")],
-    settings: Annotated[str | None, Form(description='JSON object with CLI option names, e.g. {"size": 256}')] = None,
+    settings: Annotated[str | None, Form(description=SETTINGS_HELP)] = None,
 ) -> dict[str, Any]:
-    """Validate everything first (settings, then the images), then queue the job. (A plain `def`:
-    FastAPI runs it in a worker thread, so decoding large images does not hold up the event streams.)
+    """Validate everything first (settings, then the files), then queue the job: a `video` job if
+    `content` is a clip (judged by its content), a `compare` job if the settings give `strengths`,
+    else a `still`. (A plain `def`: FastAPI runs it in a worker thread, so decoding large images
+    does not hold up the event streams.)
 
-    Errors: 413 a file or image too large, 415 not an image, 422 a bad setting, too many iterations,
-    a truncated image or a size that does not fit the memory, 429 the queue is full."""
-    config, given = parse_settings(settings)
-    if config.iterations > limits.max_iterations:
-        raise ConfigError(f"iterations must be at most {limits.max_iterations:,} on this server "
-                          f"(impasto serve --max-iterations), got {config.iterations:,}")
-    photo = read_image(content, "photo", limits.max_upload_bytes, limits.max_pixels)
-    painting = read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
+    Errors: 413 a file, image or clip too large (bytes, pixels, frames), 415 neither an image nor a
+    clip, 422 a bad setting, too many iterations, a damaged file or a size that does not fit the
+    memory, 429 the queue is full, 507 the server's disk is full."""
+    given = parse_settings(settings)
+    _check_iterations("iterations", given.config.iterations, limits)
+    with staged(jobs.store.root) as folder:
+        photo = read_content(content, limits, folder, given.video)
+        given.check_kind(isinstance(photo, Clip))
+        if isinstance(photo, Clip):
+            _check_iterations("later_iterations", given.video.later_iterations, limits)
+        painting = read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
+        job = _submit(request, jobs, given, photo, painting, _display_name(content.filename, "photo"),
+                      _display_name(style.filename, "painting"))
+    response.headers["Location"] = f"/api/jobs/{job.id}"
+    return job_json(job, jobs)
+
+
+def _check_iterations(name: str, value: int, limits: ServerSettings) -> None:
+    if value > limits.max_iterations:
+        raise ConfigError(f"{name} must be at most {limits.max_iterations:,} on this server "
+                          f"(impasto serve --max-iterations), got {value:,}")
+
+
+def _submit(request: Request, jobs: JobManager, given: JobSettings, photo: Image.Image | Clip,
+            painting: Image.Image, content_name: str, style_name: str) -> Job:
+    """Check the sizes against the layers, the pixel limit and the memory, and queue the job."""
+    config, fields, files = given.config, dict[str, Any](), dict[str, Path]()
+    if isinstance(photo, Clip):
+        from ..video.run import frame_size  # impasto[video] is there: the clip was probed with it
+
+        size = frame_size((photo.width, photo.height), given.video)
+        config = config.replace(size=max(size))
+        frames = photo.frames * given.video.passes
+        fields = {"kind": "video", "video": given.video.to_dict(), "total": frames}
+        files = {photo.path.name: photo.path}
+        photo = photo.first.resize(size, Image.Resampling.LANCZOS)
+    elif given.strengths is not None:
+        fields = {"kind": "compare", "total": config.iterations * len(given.strengths),
+                  "variants": [{"strength": strength, "status": "queued", "step": 0} for strength in given.strengths]}
     _check_layers(config, photo.size, painting.size)
     _check_pixels(config, photo.size, painting.size)
     config = config.replace(memory_budget=request.app.state.memory_budget)  # the run plans its blocks in it
     photo, painting = resize_longest(photo, config.size), resize_longest(painting, _painting_side(config, config.size))
     # The run's own planner on the run's own image: what it refuses would fail the run (ConfigError, 422).
     plan_transfer(photo, config.replace(device=request.app.state.plan_device or config.device), request.app.state.held)
+    fields = {"total": config.iterations, **fields}
     try:
-        job = jobs.submit(photo, painting, config, given, _display_name(content.filename, "photo"),
-                          _display_name(style.filename, "painting"))
+        return jobs.submit(photo, painting, files, settings=given.given, config=config.to_dict(),
+                           content_name=content_name, style_name=style_name, **fields)
     except QueueFull as error:
         raise HTTPException(429, str(error)) from None
-    response.headers["Location"] = f"/api/jobs/{job.id}"
-    return job_json(job, jobs)
 
 
-@router.get("/jobs", summary="Every job, newest first")
+@router.get("/jobs", response_model=JobList, summary="Every job, newest first")
 def list_jobs(jobs: Manager) -> dict[str, list[dict[str, Any]]]:
     queue = jobs.store.queued_ids()
     return {"jobs": [job_json(job, jobs, queue) for job in jobs.store.all()]}
 
 
-@router.get("/jobs/{job_id}", summary="One job: status, progress, settings, image URLs")
+@router.get("/jobs/{job_id}", response_model=JobView, responses=errors(404),
+            summary="One job: status, progress, settings, file URLs")
 def get_job(job_id: str, jobs: Manager) -> dict[str, Any]:
     return job_json(_job(jobs, job_id), jobs)
 
@@ -163,25 +222,89 @@ async def _events(jobs: JobManager, job_id: str) -> AsyncIterator[str]:
         yield f"event: deleted\ndata: {json.dumps({'id': job_id})}\n\n"
 
 
-@router.get("/jobs/{job_id}/{image}", summary="An image of the job: content, style, preview or result (PNG)",
-            response_class=FileResponse)
-def job_image(job_id: str, image: str, jobs: Manager, download: bool = False) -> Response:
-    """`result` is the finished image (or the last image of a cancelled or failed run), with the
-    run's settings in its metadata; `?download=1` sends it as an attachment."""
+@router.get("/jobs/{job_id}/all.zip", responses={**errors(404, 409), 200: {"content": {"application/zip": {}}}},
+            response_class=Response, summary="A comparison's variants, each a PNG with its settings, as a ZIP")
+def job_archive(job_id: str, jobs: Manager) -> Response:
     job = _job(jobs, job_id)
-    if image not in IMAGES:
-        raise HTTPException(404, f"no image {image!r}: choose one of {', '.join(IMAGES)}")
-    path = jobs.store.folder(job.id) / f"{image}.png"
+    if job.kind != "compare":
+        raise HTTPException(409, f"job {job.id} is a {job.kind} job: only a comparison has variants to download")
+    folder, buffer = jobs.store.folder(job.id), io.BytesIO()
+    done = [f"variant-{index}" for index, variant in enumerate(job.variants or [], 1) if variant["status"] == "done"]
+    if not done:
+        raise HTTPException(404, f"job {job.id} has no finished variant yet (it is {job.status})")
+    with zipfile.ZipFile(buffer, "w") as archive:  # stored: PNGs are compressed already
+        for name in done:
+            archive.write(folder / f"{name}.png", _download_name(job, name))
+    name = f"{_stem(job.content_name)}_{_stem(job.style_name)}_strengths.zip"
+    return Response(buffer.getvalue(), media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/jobs/{job_id}/{name}", response_class=FileResponse, responses=errors(404),
+            summary="A file of the job: content, style, preview, result, clip, variant-N")
+def job_file(job_id: str, name: str, jobs: Manager, download: bool = False) -> Response:
+    """`content` (the photo at its working size; a clip's first frame), `style`, `preview` (the
+    latest image of the run; a clip's latest finished frame), `result` (the finished image with the
+    run's settings in its metadata, or the last image of a cancelled or failed run; a clip's MP4; a
+    comparison's kept variant), `clip` (the uploaded clip) and `variant-N` (a comparison's Nth
+    strength); `?download=1` sends it as an attachment."""
+    job = _job(jobs, job_id)
+    path, media_type = _file(jobs, job, name)
     if not path.is_file():
-        raise HTTPException(404, f"job {job.id} has no {image} image yet (it is {job.status})")
-    if image == "preview":  # replaced as the run goes: send one version whole, not a file that changes size
-        return Response(path.read_bytes(), media_type="image/png", headers={"Cache-Control": "no-cache"})
-    name = f"{_stem(job.content_name)}_{_stem(job.style_name)}.png" if download else None
-    return FileResponse(path, media_type="image/png", filename=name, headers={"Cache-Control": "no-cache"},
+        what = "clip" if name == "clip" else f"{name} {'video' if path.suffix == '.mp4' else 'image'}"
+        raise HTTPException(404, f"job {job.id} has no {what} yet (it is {job.status})")
+    if name == "preview" or (name.startswith("variant-") and job.status == "running"):
+        # Replaced as the run goes: send one version whole, not a file that changes size.
+        return Response(path.read_bytes(), media_type=media_type, headers={"Cache-Control": "no-cache"})
+    return FileResponse(path, media_type=media_type, filename=_download_name(job, name) if download else None,
+                        headers={"Cache-Control": "no-cache"},
                         content_disposition_type="attachment" if download else "inline")
 
 
-@router.post("/jobs/{job_id}/cancel", summary="Stop a job; a running one keeps its last image")
+def _file(jobs: JobManager, job: Job, name: str) -> tuple[Path, str]:
+    """The path and media type of the job's file `name`."""
+    folder = jobs.store.folder(job.id)
+    names = [*IMAGES, *(["clip"] if job.kind == "video" else []),
+             *(f"variant-{index}" for index in range(1, len(job.variants or []) + 1))]
+    if name not in names:
+        raise HTTPException(404, f"no file {name!r} of this {job.kind} job: choose one of {', '.join(names)}")
+    if name == "clip":
+        clips = list(folder.glob("clip.*"))
+        return (clips[0], CLIP_TYPES[clips[0].suffix]) if clips else (folder / "clip", "video/mp4")
+    if name == "result" and job.kind == "video":
+        return folder / "result.mp4", "video/mp4"
+    return folder / f"{name}.png", "image/png"
+
+
+def _download_name(job: Job, name: str) -> str:
+    """photo_painting.png, clip_painting.mp4, photo_painting_strength-0.25.png"""
+    stem = f"{_stem(job.content_name)}_{_stem(job.style_name)}"
+    if job.kind == "video":
+        return f"{stem}.mp4" if name == "result" else f"{stem}_{name}.png"
+    index = int(name.split("-")[1]) if name.startswith("variant-") else job.kept if name == "result" else None
+    if index is not None and job.variants:
+        return f"{stem}_strength-{job.variants[index - 1]['strength']:g}.png"
+    return f"{stem}.png" if name == "result" else f"{stem}_{name}.png"
+
+
+@router.post("/jobs/{job_id}/keep", response_model=JobView, responses=errors(404, 409),
+             summary="Keep a comparison's variant as its result")
+def keep_variant(job_id: str, jobs: Manager, variant: int) -> dict[str, Any]:
+    """`?variant=N` (1-based, in the order of the strengths): its image becomes the job's `result`."""
+    job = _job(jobs, job_id)
+    if job.kind != "compare" or not job.variants:
+        raise HTTPException(409, f"job {job.id} is a {job.kind} job: only a comparison has variants to keep")
+    if not 1 <= variant <= len(job.variants):
+        raise HTTPException(404, f"job {job.id} has variants 1 to {len(job.variants)}, not {variant}")
+    if job.variants[variant - 1]["status"] != "done":
+        raise HTTPException(409, f"variant {variant} of job {job.id} is {job.variants[variant - 1]['status']}: "
+                                 f"keep a finished one")
+    jobs.keep(job.id, variant)
+    return job_json(_job(jobs, job_id), jobs)
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobView, responses=errors(404, 409),
+             summary="Stop a job; a running one keeps its last image (a clip: its finished frames)")
 def cancel_job(job_id: str, jobs: Manager) -> dict[str, Any]:
     job = _job(jobs, job_id)
     if job.status in FINAL:
@@ -190,7 +313,8 @@ def cancel_job(job_id: str, jobs: Manager) -> dict[str, Any]:
     return job_json(_job(jobs, job_id), jobs)
 
 
-@router.delete("/jobs/{job_id}", status_code=204, summary="Delete a job and its images (stopping it first)")
+@router.delete("/jobs/{job_id}", status_code=204, responses=errors(404, 409),
+               summary="Delete a job and all its files (stopping it first)")
 def delete_job(job_id: str, jobs: Manager) -> Response:
     job = _job(jobs, job_id)
     if not jobs.delete(job.id):
@@ -199,17 +323,27 @@ def delete_job(job_id: str, jobs: Manager) -> Response:
 
 
 def job_json(job: Job, jobs: JobManager, queue: list[str] | None = None) -> dict[str, Any]:
-    """The API's view of a job."""
+    """The API's view of a job (schema.JobView)."""
     queue = jobs.store.queued_ids() if queue is None and job.status == "queued" else queue or []
     folder = jobs.store.folder(job.id)
     base = f"/api/jobs/{job.id}"
     live = job.extra
-    urls = {name: f"{base}/{name}" for name in IMAGES if (folder / f"{name}.png").is_file()}
+    names = [*IMAGES, "clip"] if job.kind == "video" else IMAGES
+    urls = {name: f"{base}/{name}" for name in names if _file(jobs, job, name)[0].is_file()}
     if "preview" in urls:  # a new URL for each preview, so browsers fetch the new image
         urls["preview"] += f"?step={live.get('preview', job.step)}"
+    variants = None
+    if job.variants is not None:
+        variants = [{**variant, "total": job.config["iterations"],
+                     "url": f"{base}/variant-{index}?step={variant['step']}"
+                     if (folder / f"variant-{index}.png").is_file() else None}
+                    for index, variant in enumerate(job.variants, 1)]
+        if any(variant["status"] == "done" for variant in job.variants):
+            urls["all"] = f"{base}/all.zip"
     eta = live.get("eta")
     return {
         "id": job.id,
+        "kind": job.kind,
         "status": job.status,
         "error": job.error,
         "created": job.created,
@@ -227,10 +361,17 @@ def job_json(job: Job, jobs: JobManager, queue: list[str] | None = None) -> dict
         "height": job.height,
         "preview_width": live.get("preview_width"),
         "preview_height": live.get("preview_height"),
+        "frame": live.get("frame"),
+        "frames": live.get("frames"),
+        "frame_step": live.get("frame_step"),
+        "frame_total": live.get("frame_total"),
         "content_name": job.content_name,
         "style_name": job.style_name,
         "settings": job.settings,
         "config": job.config,
+        "video": job.video,
+        "variants": variants,
+        "kept": job.kept,
         "urls": urls,
         "events_url": f"{base}/events",
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,7 @@ log = logging.getLogger("impasto.web")
 STATIC = Path(__file__).resolve().parent / "static"
 FORM_MARGIN = 1 << 20
 """Bytes allowed in a job's request beyond its two files (the settings, the multipart framing)."""
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def worker_devices(name: str) -> list[torch.device]:
@@ -84,8 +86,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ImpastoError, _impasto_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OSError, _os_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
-    app.add_middleware(BodyLimit, max_bytes=2 * settings.max_upload_bytes + FORM_MARGIN)
+    largest = max(settings.max_upload_bytes, settings.max_video_bytes)  # the photo's part: an image or a clip
+    app.add_middleware(BodyLimit, max_bytes=largest + settings.max_upload_bytes + FORM_MARGIN)
     app.add_middleware(Guard, token=settings.token, allowed_hosts=settings.allowed_hosts,
                        rate_limit=settings.rate_limit)
     if settings.trusted_proxies:  # outermost: the Guard sees the client and scheme the proxy names
@@ -138,6 +142,14 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     if request.url.path == "/api/jobs":
         detail += ": send multipart/form-data with the files 'content' and 'style' and an optional JSON 'settings'"
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _os_error(request: Request, error: OSError) -> JSONResponse:
+    """A full disk (an upload or a job's files being written) is the server's state, not a bug."""
+    if error.errno in DISK_FULL:
+        log.warning("%s %s: the disk is full (%s)", request.method, request.url.path, error.strerror)
+        return JSONResponse({"detail": "the server's disk is full: try again once space is freed"}, status_code=507)
+    return await _unexpected_error(request, error)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

@@ -1,17 +1,20 @@
 """The job queue: one worker thread per slot of its runner (a device of this machine, or a job a Ray
-cluster can run at once: see runners.py) runs queued jobs oldest first through the core.
+cluster can run at once: see runners.py) runs queued jobs oldest first through the core (runs.py:
+what each kind of job does).
 
 Workers report progress to the store (throttled), to a preview image on disk and to the event hub
 that feeds the browsers' event streams. Cancelling makes the progress callback return True: the
 core stops after the current iteration and hands back its image, which is kept as the result.
-A server that stops (or is killed) mid-job runs that job again from the start when it restarts,
-with the same seed and inputs, so the result is the one the first run would have given.
+A server that stops (or is killed) mid-job runs that job again when it restarts, with the same seed
+and inputs, so the result is the one the first run would have given: a still from the start, a clip
+from its finished frames, a comparison from its unfinished variants.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -23,22 +26,14 @@ from typing import Any
 
 from PIL import Image
 
-from ..config import TransferConfig
-from ..errors import ImpastoError, Interrupted, OptimizationError
-from ..images import save_image
-from ..optimize import Progress, ProgressCallback
-from ..pipeline import Result, run_metadata
+from ..files import atomic_file
 from .runners import Runner
+from .runs import Running, run_job
 from .store import Job, JobStore
 
 __all__ = ["EventHub", "JobManager", "QueueFull"]
 
 log = logging.getLogger("impasto.web")
-
-PREVIEW_EVERY = 0.5
-"""Seconds between preview images."""
-REPORT_EVERY = 0.25
-"""Seconds between progress events."""
 
 
 class QueueFull(Exception):
@@ -114,9 +109,10 @@ class JobManager:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in self._threads)
 
-    def submit(self, content: Image.Image, style: Image.Image, config: TransferConfig, settings: dict[str, Any],
-               content_name: str, style_name: str) -> Job:
-        """Queue a job on its two images, already at their working sizes.
+    def submit(self, content: Image.Image, style: Image.Image, files: dict[str, Path] | None = None,
+               **fields: Any) -> Job:
+        """Queue a job on its two images, already at their working sizes, and its other `files` (a
+        clip), with its stored `fields` (see `Job`).
 
         Raises:
             QueueFull: `max_queue` jobs are waiting already.
@@ -124,8 +120,7 @@ class JobManager:
         with self._wakeup:
             if len(self.store.queued_ids()) >= self.max_queue:
                 raise QueueFull(f"{self.max_queue} jobs are waiting already: try again when one has started")
-            job = self.store.add(content, style, settings=settings, config=config.to_dict(),
-                                 content_name=content_name, style_name=style_name, total=config.iterations)
+            job = self.store.add(content, style, files, **fields)
             self._wakeup.notify()
         return job
 
@@ -148,6 +143,14 @@ class JobManager:
                 self._cancel[job_id].set()
         self.hub.publish(job_id)
 
+    def keep(self, job_id: str, variant: int) -> None:
+        """Make a comparison's finished `variant` (1-based) its result."""
+        folder = self.store.folder(job_id)
+        with atomic_file(folder / "result.png") as file:
+            file.write((folder / f"variant-{variant}.png").read_bytes())
+        self.store.update(job_id, kept=variant)
+        self.hub.publish(job_id)
+
     def delete(self, job_id: str, timeout: float = 30.0) -> bool:
         """Remove a job and its files, stopping it first if it runs. False if it did not stop in time."""
         self.cancel(job_id)
@@ -161,8 +164,11 @@ class JobManager:
 
     def _work(self, slot: str) -> None:
         while (job := self._next_job()) is not None:
+            with self._lock:
+                running = Running(job, self.store, self._cancel[job.id], self._stopping, self._live[job.id],
+                                  self._lock, functools.partial(self.hub.publish, job.id))
             try:
-                self._run(job, slot)
+                run_job(running, self.runner, slot)
             except Exception as error:  # a bug or a full disk: the worker lives on, the job says what happened
                 log.error("job %s: failed: %s", job.id, _described(error))
                 self.store.finish(job.id, "failed", f"internal error ({type(error).__name__}): see the server's log")
@@ -184,74 +190,6 @@ class JobManager:
                     return job
                 self._wakeup.wait()
         return None
-
-    def _run(self, job: Job, slot: str) -> None:
-        """Run one claimed job to its end: done, cancelled, failed, or back to the queue on a stop."""
-        log.info("job %s: running on %s", job.id, slot)
-        self.hub.publish(job.id)
-        config = TransferConfig(**job.config)
-        folder = self.store.folder(job.id)
-        record = {"job": job.id, "content": job.content_name, "styles": [job.style_name]}
-        try:
-            result: Result | OptimizationError = self.runner.run(
-                slot, folder / "content.png", folder / "style.png", config, self._reporter(job.id)
-            )
-        except OptimizationError as error:  # cancelled, stopped, or a NaN loss: each keeps its last image
-            result = error
-        except ImpastoError as error:
-            log.info("job %s: failed: %s", job.id, error)
-            self.store.finish(job.id, "failed", str(error))
-            return
-        if isinstance(result, Result):
-            save_image(result.image, folder / "result.png", result.metadata(**record))
-            self.store.update(job.id, step=result.steps)
-            self.store.finish(job.id, "done")
-            log.info("job %s: done", job.id)
-            return
-        with self._lock:
-            cancelled = self._cancel[job.id].is_set()
-        if isinstance(result, Interrupted) and not cancelled:  # the server is stopping: run it again next time
-            self.store.update(job.id, status="queued", attempts=job.attempts - 1)
-            log.info("job %s: stopped by the server's shutdown; queued to run again", job.id)
-            return
-        if result.image is not None:
-            save_image(result.image, folder / "result.png", run_metadata(config, result.step, False, **record))
-        self.store.update(job.id, step=result.step)
-        if isinstance(result, Interrupted):
-            self.store.finish(job.id, "cancelled")
-            log.info("job %s: cancelled after %d iterations", job.id, result.step)
-        else:
-            self.store.finish(job.id, "failed", str(result))
-            log.info("job %s: failed: %s", job.id, result)
-
-    def _reporter(self, job_id: str) -> ProgressCallback:
-        """The progress callback of one run: live figures, throttled events and previews, and the
-        answer to 'stop now?'."""
-        with self._lock:
-            cancel, live = self._cancel[job_id], self._live[job_id]
-        preview = self.store.folder(job_id) / "preview.png"
-        last = {"report": 0.0, "preview": 0.0, "level": 0}
-
-        def on_progress(event: Progress) -> bool:
-            now = time.monotonic()
-            with self._lock:
-                live.update(rate=event.rate, eta=event.eta, elapsed=event.elapsed, level=event.level,
-                            levels=event.levels, step=event.step)
-            # A block event's image is the last iteration's, as the optimiser holds it: no new preview.
-            if not event.blocks and (now - last["preview"] >= PREVIEW_EVERY or event.step == event.total
-                                     or event.level != last["level"]):
-                save_image(event.image, preview)
-                height, width = event.image.shape[-2:]
-                with self._lock:
-                    live.update(preview=event.step, preview_width=width, preview_height=height)
-                last["preview"], last["level"] = now, event.level
-            if now - last["report"] >= REPORT_EVERY or event.step == event.total:
-                self.store.update(job_id, step=event.step, total=event.total, loss=event.loss)
-                self.hub.publish(job_id)
-                last["report"] = now
-            return cancel.is_set() or self._stopping.is_set()
-
-        return on_progress
 
 
 def _described(error: Exception) -> str:

@@ -1,20 +1,33 @@
-"""A job's settings JSON -> `TransferConfig`, through the presets and the config's own validation.
+"""A job's settings JSON -> `TransferConfig` (and `VideoConfig`), through the presets and the
+configs' own validation.
 
 The settings use the CLI's option names (`style-weight` or `style_weight`) plus `preset`; every
-default comes from `impasto.config`. Settings that name server files or resources (weights, init
-images, masks, the device, limits) are the server's business and are refused.
+default comes from `impasto.config` and `impasto.video.config`. A clip's job also takes the options
+of `impasto video` (`temporal-weight`, `passes`, ...; `size` is the frames'); `strengths`, a list,
+makes a comparison: the photo at each strength. Settings that name server files or resources
+(weights, init images, masks, the device, limits) are the server's business and are refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import INIT_MODES, PRESETS, TransferConfig
 from ..errors import ConfigError
+from ..video.config import VideoConfig
 
-__all__ = ["REFUSED", "editable_defaults", "parse_settings", "presets"]
+__all__ = ["COMPARE_STRENGTHS", "MAX_VARIANTS", "REFUSED", "VIDEO_SETTINGS", "JobSettings", "editable_defaults",
+           "parse_settings", "presets"]
+
+VIDEO_SETTINGS = tuple(f.name for f in dataclasses.fields(VideoConfig) if f.name != "size")
+"""The settings of a clip's job beyond those of each frame (`impasto video`'s options)."""
+COMPARE_STRENGTHS = (0.25, 0.5, 0.75)
+"""The strengths the page offers to compare."""
+MAX_VARIANTS = 6
+"""Most strengths one comparison may ask for."""
 
 REFUSED = {
     "weights": "the server chooses the VGG-19 weights",
@@ -30,9 +43,36 @@ REFUSED = {
 """Settings a remote user may not give, and why."""
 
 
-def parse_settings(text: str | None) -> tuple[TransferConfig, dict[str, Any]]:
-    """The config of `text` (a JSON object, or None for the defaults) and the settings as given,
-    with canonical names. A seed is drawn if none is given, so a restarted job repeats its run.
+@dataclass(frozen=True)
+class JobSettings:
+    """A job's settings, checked."""
+
+    config: TransferConfig
+    """Each run's settings, with a seed."""
+    video: VideoConfig
+    """A clip's settings (its `size` that of the settings, if given)."""
+    strengths: tuple[float, ...] | None
+    """The strengths of a comparison; None: one run."""
+    given: dict[str, Any]
+    """The settings as given, with canonical names."""
+
+    def check_kind(self, clip: bool) -> None:
+        """Refuse settings of the other kind of job: video settings for a photo, a comparison of a clip.
+
+        Raises:
+            ConfigError: one of them.
+        """
+        if clip and self.strengths is not None:
+            raise ConfigError("strengths compares a photo at several strengths: upload a photo, or leave out strengths")
+        video = [name for name in VIDEO_SETTINGS if name in self.given]
+        if not clip and video:
+            raise ConfigError(f"setting(s) {', '.join(video)} apply to clips: upload a clip as the photo, or leave "
+                              f"them out")
+
+
+def parse_settings(text: str | None) -> JobSettings:
+    """The settings of `text` (a JSON object, or None for the defaults). A seed is drawn if none is
+    given, so a restarted job repeats its run.
 
     Raises:
         ConfigError: not a JSON object, an unknown or refused setting, or an invalid value.
@@ -46,6 +86,8 @@ def parse_settings(text: str | None) -> tuple[TransferConfig, dict[str, Any]]:
     if init is not None and init not in INIT_MODES:
         raise ConfigError(f"init must be one of {', '.join(INIT_MODES)} in the web app, got {init!r}")
     options = {name: tuple(value) if isinstance(value, list) else value for name, value in settings.items()}
+    video = {name: options.pop(name) for name in VIDEO_SETTINGS if name in options}
+    strengths = options.pop("strengths", None)
     preset = options.pop("preset", None)
     if preset is not None and not isinstance(preset, str):
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
@@ -57,7 +99,35 @@ def parse_settings(text: str | None) -> tuple[TransferConfig, dict[str, Any]]:
         config = base.replace(**options)
     except (TypeError, AttributeError):  # a JSON value of a type the config's checks do not expect
         raise ConfigError(_wrong_type(base, options)) from None
-    return config.with_seed(), settings
+    frames = _video(config.size if "size" in options else None, video)  # after the config: its size is checked
+    return JobSettings(config.with_seed(), frames, _strengths(strengths, config, "strength" in options), settings)
+
+
+def _video(size: int | None, options: dict[str, Any]) -> VideoConfig:
+    for name, value in options.items():  # each on its own first: a JSON value of a type the checks do not expect
+        try:
+            VideoConfig(**{name: value})
+        except TypeError:
+            raise ConfigError(f"setting {name!r} has a value of the wrong type: {json.dumps(value)}") from None
+    return VideoConfig(size=size, **options)
+
+
+def _strengths(value: Any, config: TransferConfig, strength_given: bool) -> tuple[float, ...] | None:
+    """A comparison's strengths, checked by the config's own check of each."""
+    if value is None:
+        return None
+    if strength_given:
+        raise ConfigError("give strength (one run) or strengths (a comparison), not both")
+    if not isinstance(value, tuple) or not 2 <= len(value) <= MAX_VARIANTS:
+        raise ConfigError(f"strengths must be a list of 2 to {MAX_VARIANTS} numbers from 0 to 1, e.g. "
+                          f"{list(COMPARE_STRENGTHS)}; got {json.dumps(value)}")
+    for strength in value:
+        if not isinstance(strength, (int, float)) or isinstance(strength, bool):
+            raise ConfigError(f"strengths must be numbers from 0 to 1, got {json.dumps(strength)}")
+        config.replace(strength=strength)
+    if len(set(value)) < len(value):
+        raise ConfigError(f"strengths must differ from each other, got {json.dumps(list(value))}")
+    return tuple(float(strength) for strength in value)
 
 
 def presets() -> dict[str, dict[str, Any]]:

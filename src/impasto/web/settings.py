@@ -31,7 +31,11 @@ class ServerSettings:
     """Loopback by default: the app has no accounts, so it serves this machine only unless told."""
     port: int = 8000
     max_upload_mb: float = 20.0
-    """Largest uploaded file, in MiB (413 beyond)."""
+    """Largest uploaded image file, in MiB (413 beyond)."""
+    max_video_mb: float = 100.0
+    """Largest uploaded clip, in MiB (413 beyond)."""
+    max_frames: int = 300
+    """Most frames a video job may paint, over all its passes (413 beyond): 10 s at 30 fps."""
     max_pixels: int = TransferConfig.max_pixels
     """Largest uploaded image, in pixels (413 beyond)."""
     max_queue: int = 20
@@ -57,6 +61,10 @@ class ServerSettings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)
+
+    @property
+    def max_video_bytes(self) -> int:
+        return int(self.max_video_mb * 2**20)
 
     @property
     def loopback(self) -> bool:

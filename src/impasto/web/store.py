@@ -1,11 +1,19 @@
-"""Jobs that outlive the server: their state in SQLite, their images in a folder each.
+"""Jobs that outlive the server: their state in SQLite, their files in a folder each.
 
     DATA_DIR/jobs.sqlite3          one row per job
-    DATA_DIR/jobs/<id>/content.png the photo at the output size (what the run reads)
+    DATA_DIR/jobs/<id>/content.png the photo at the output size (what the run reads); a clip's
+                                   first frame at the frames' size
                        style.png   the painting at its working size
-                       preview.png the latest image of the run, replaced as it goes
+                       preview.png the latest image of the run, replaced as it goes (a clip's:
+                                   its latest finished frame)
                        result.png  the finished image (or the last one of a cancelled or failed run),
-                                   with the run's settings in its metadata
+                                   with the run's settings in its metadata; a comparison's: the
+                                   variant kept
+    a clip's job:      clip.*      the uploaded clip, as it came (its extension from its content)
+                       work/       impasto video's work dir: the decoded frames, flows and finished
+                                   frames, from which a restarted job continues; removed at its end
+                       result.mp4  the video (a cancelled job's: its finished frames)
+    a comparison's:    variant-N.png  the photo at the Nth strength, with its run's settings
 
 Folder names are generated ids; the names of uploaded files are kept as text only.
 """
@@ -28,8 +36,10 @@ from PIL import Image
 
 from ..images import save_image
 
-__all__ = ["FINAL", "STATUSES", "Job", "JobStore"]
+__all__ = ["FINAL", "KINDS", "STATUSES", "Job", "JobStore"]
 
+KINDS = ("still", "video", "compare")
+"""A photo in the style of a painting, a clip, or a photo at several strengths."""
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINAL = frozenset({"done", "failed", "cancelled"})
 MAX_ATTEMPTS = 3
@@ -56,6 +66,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0
 )
 """
+_ADDED = {"kind": "TEXT NOT NULL DEFAULT 'still'", "video": "TEXT", "variants": "TEXT", "kept": "INTEGER"}
+"""Columns added since the first schema: a data dir of an older server gets them at start."""
+_JSON = ("settings", "config", "video", "variants")
 
 
 @dataclass
@@ -81,6 +94,14 @@ class Job:
     loss: float | None = None
     error: str | None = None
     attempts: int = 0
+    kind: str = "still"
+    """One of KINDS."""
+    video: dict[str, Any] | None = None
+    """A clip's `VideoConfig`, as a dict."""
+    variants: list[dict[str, Any]] | None = None
+    """A comparison's runs: [{"strength": 0.25, "status": "done", "step": 50}, ...]."""
+    kept: int | None = None
+    """The 1-based variant of a comparison kept as its result."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     """Live figures that are not stored (rate, ETA, preview version)."""
 
@@ -96,6 +117,10 @@ class JobStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in _ADDED.items():
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -107,11 +132,13 @@ class JobStore:
             raise ValueError(f"not a job id: {job_id!r}")
         return self.root / job_id
 
-    def add(self, content: Image.Image, style: Image.Image, **fields: Any) -> Job:
-        """Store a new queued job with its two input images (already at their working sizes).
+    def add(self, content: Image.Image, style: Image.Image, files: dict[str, Path] | None = None,
+            **fields: Any) -> Job:
+        """Store a new queued job with its two input images (already at their working sizes) and
+        `files` (name in the folder -> a file of this data dir's, moved in: a clip).
 
-        The images are written to a hidden folder that is renamed into place, so a job's folder
-        is complete or absent."""
+        The files are put in a hidden folder that is renamed into place, so a job's folder is
+        complete or absent."""
         job = Job(id=uuid.uuid4().hex, status="queued", created=time.time(),
                   width=content.width, height=content.height, **fields)
         staging = self.root / f".new-{job.id}"
@@ -119,12 +146,13 @@ class JobStore:
         try:
             save_image(content, staging / "content.png")
             save_image(style, staging / "style.png")
+            for name, path in (files or {}).items():
+                path.replace(staging / name)
             staging.rename(self.folder(job.id))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        row = {name: value for name, value in dataclasses.asdict(job).items() if name != "extra"}
-        row["settings"], row["config"] = json.dumps(job.settings), json.dumps(job.config)
+        row = {name: _column(value) for name, value in dataclasses.asdict(job).items() if name != "extra"}
         with self._lock:
             self._db.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                              list(row.values()))
@@ -154,7 +182,7 @@ class JobStore:
         """Change some stored fields of a job."""
         names = ", ".join(f"{name} = ?" for name in fields)
         with self._lock:
-            self._db.execute(f"UPDATE jobs SET {names} WHERE id = ?", [*fields.values(), job_id])
+            self._db.execute(f"UPDATE jobs SET {names} WHERE id = ?", [*map(_column, fields.values()), job_id])
 
     def claim_next(self) -> Job | None:
         """Mark the oldest queued job running and return it; None if none is queued."""
@@ -194,13 +222,19 @@ class JobStore:
         return requeued
 
     def delete(self, job_id: str) -> None:
-        """Remove a job and its images."""
+        """Remove a job and all its files."""
         with self._lock:
             self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
 
+def _column(value: Any) -> Any:
+    """A field as stored: dicts and lists as JSON."""
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
+
+
 def _job(row: sqlite3.Row) -> Job:
     values = dict(row)
-    values["settings"], values["config"] = json.loads(values["settings"]), json.loads(values["config"])
+    for name in _JSON:
+        values[name] = None if values[name] is None else json.loads(values[name])
     return Job(**values)

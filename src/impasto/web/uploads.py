@@ -1,27 +1,171 @@
-"""Uploaded images: size limits, the type judged by the content, a full decode, and the body limit.
+"""Uploaded images and clips: size limits, the type judged by the content, a full decode (an image's)
+or a probe (a clip's), and the body limit.
 
-A file's name is never used: its bytes decide its type, and what is kept is the decoded image,
-saved by the job store under a generated name.
+A file's name is never used: its bytes decide its type. What is kept is the decoded image, saved by
+the job store under a generated name, or the clip as it came, under a generated name with the
+extension of its content.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+import shutil
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from fastapi import HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import ImageError
 from ..images import decode_image, open_image
+from ..video.config import VideoConfig
+from .settings import ServerSettings
 
-__all__ = ["FORMATS", "BodyLimit", "read_image"]
+__all__ = ["CLIP_TYPES", "FORMATS", "BodyLimit", "Clip", "read_content", "read_image", "staged"]
 
 FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF", "BMP": "BMP", "TIFF": "TIFF"}
 """Pillow's format names that uploads may have, and how the messages name them."""
+CLIP_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mkv": "video/x-matroska", ".gif": "image/gif"}
+"""A kept clip's extension -> its media type. MOV is stored as .mp4 (one format: ISO base media)."""
+_CLIP_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2": ".mp4", "matroska,webm": ".mkv", "gif": ".gif"}
+"""ffmpeg's demuxers that uploaded clips may have -> the kept clip's extension."""
+_WEBM_CODECS = {"vp8", "vp9", "av1"}
+"""Matroska files of these codecs are WebM (browsers play them)."""
+CLIPS = "MP4, MOV, WebM, MKV or GIF"
 
 CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Clip:
+    """An uploaded clip, probed and kept in a staging folder until its job takes it."""
+
+    path: Path
+    """The file, named clip.EXT for its content."""
+    width: int
+    height: int
+    frames: int
+    """Frames between the job's start and end, counted without decoding."""
+    first: Image.Image
+    """The first of those frames, RGB."""
+
+
+@contextlib.contextmanager
+def staged(root: Path) -> Iterator[Path]:
+    """A new folder under `root` (the job store's) for an upload being checked, removed when the block
+    ends: a refused upload leaves no file, and a kept one has been moved out of it by then. (A server
+    that dies meanwhile removes it at its next start, with other folders of no job.)"""
+    folder = root / f".upload-{uuid.uuid4().hex}"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_content(upload: UploadFile, limits: ServerSettings, folder: Path, video: VideoConfig) -> Image.Image | Clip:
+    """The uploaded photo as `read_image` gives it, or, if it is a clip (MP4, MOV, WebM, MKV, or a GIF
+    of several frames; judged by its content), the clip written to `folder` and probed. The frames
+    it would paint (between `video.start` and its end, at most `video.max_frames`, times
+    `video.passes`) are counted without decoding; only the first is decoded. Call it from a worker
+    thread.
+
+    Raises:
+        HTTPException: 413 too many bytes, pixels or frames, 415 neither an accepted image nor a clip,
+            422 empty, or a clip without a frame in the part asked for or that cannot be decoded.
+        ImageError: (422) an image that is truncated or corrupt.
+    """
+    path = folder / "upload"
+    size, whole = _copy_at_most(upload.file, path, max(limits.max_upload_bytes, limits.max_video_bytes))
+    if size == 0:
+        raise HTTPException(422, "the photo file is empty (0 bytes): choose an image file or a clip")
+    with _image_or_none(path) as image:  # a file cut at the limit still shows its type in its header
+        if image is not None and image.format not in FORMATS:
+            raise HTTPException(415, f"the photo file is a {image.format} image: upload {_accepted()}")
+        if image is not None and not (image.format == "GIF" and (not whole or _animated(image))):
+            if not whole or size > limits.max_upload_bytes:
+                raise HTTPException(413, f"the photo file is over the upload limit of "
+                                         f"{_mib(limits.max_upload_bytes)}: downscale it")
+            return _decoded(image, "photo", limits.max_pixels)
+    if not whole or size > limits.max_video_bytes:
+        raise HTTPException(413, f"the photo clip is over the video limit of {_mib(limits.max_video_bytes)} "
+                                 f"(impasto serve --max-video-mb): shorten or downscale it")
+    return _probed(path, limits, video)
+
+
+def _animated(image: Image.Image) -> bool:
+    """A GIF of several frames (a clip). Counting them reads the file: a damaged one is a still here,
+    and its decoding says what is wrong."""
+    try:
+        return image.format == "GIF" and getattr(image, "n_frames", 1) > 1
+    except Exception:  # noqa: BLE001 - Pillow's GIF plugin raises EOFError, OSError, ... on damage
+        return False
+
+
+@contextlib.contextmanager
+def _image_or_none(path: Path) -> Iterator[Image.Image | None]:
+    """`path` opened by the core's decoder, or None if it is not an image Pillow knows."""
+    try:
+        image = open_image(path, "the photo")
+    except UnidentifiedImageError:
+        yield None
+        return
+    with image:
+        yield image
+
+
+def _probed(path: Path, limits: ServerSettings, video: VideoConfig) -> Clip:
+    """The clip at `path`, checked against the limits before any frame is decoded."""
+    try:
+        import av
+        import av.error
+
+        from ..video.io import count_frames, read_frames
+    except ModuleNotFoundError:  # the server lacks impasto[video]: it takes images only
+        raise HTTPException(415, f"the photo file is not an image: upload {_accepted(clips=False)}") from None
+    try:
+        with av.open(str(path), "r", metadata_errors="replace") as container:
+            demuxer = container.format.name
+            streams = container.streams.video
+            codec = streams[0].codec_context if streams else None
+            width, height = (codec.width, codec.height) if codec is not None else (0, 0)
+            name = codec.name if codec is not None else ""
+    except av.error.FFmpegError:
+        raise HTTPException(415, f"the photo file is not an image or a clip: upload {_accepted()}") from None
+    if demuxer not in _CLIP_FORMATS:
+        raise HTTPException(415, f"the photo file is a {demuxer} file: upload {_accepted()}")
+    if not width:
+        what = "has no video" if not streams else "has video that ffmpeg cannot decode"
+        raise HTTPException(415, f"the photo clip {what}: re-encode it, e.g. to H.264 MP4")
+    if width * height > limits.max_pixels:
+        raise HTTPException(413, f"the photo clip is {width}x{height} = {width * height:,} pixels a frame, over "
+                                 f"the limit of {limits.max_pixels:,}: downscale it")
+    try:
+        frames = count_frames(path, video.start, video.duration)
+    except ImageError:
+        raise HTTPException(422, "the photo clip cannot be read: re-encode it, e.g. to H.264 MP4") from None
+    frames = min(frames, video.max_frames or frames)
+    if frames * video.passes > limits.max_frames:
+        passes = f" x {video.passes} passes" if video.passes > 1 else ""
+        raise HTTPException(413, f"the photo clip has {frames:,} frames to paint{passes}, over the limit of "
+                                 f"{limits.max_frames:,} (impasto serve --max-frames): paint a part of it (the "
+                                 f"settings start, duration, max_frames) or shorten it")
+    try:
+        first = next((frame for frame, _ in read_frames(path, video.start, video.duration, 1)), None)
+    except ImageError:
+        raise HTTPException(422, "the photo clip cannot be decoded: re-encode it, e.g. to H.264 MP4") from None
+    if first is None:
+        raise HTTPException(422, f"the photo clip has no frame from {video.start:g} s on: start earlier")
+    extension = _CLIP_FORMATS[demuxer]
+    if extension == ".mkv" and name in _WEBM_CODECS:
+        extension = ".webm"
+    kept = path.rename(path.with_name(f"clip{extension}"))
+    return Clip(kept, width, height, frames, first)
 
 
 def read_image(upload: UploadFile, role: str, max_bytes: int, max_pixels: int) -> Image.Image:
@@ -39,9 +183,13 @@ def read_image(upload: UploadFile, role: str, max_bytes: int, max_pixels: int) -
     try:
         image = open_image(io.BytesIO(data), f"the {role}")
     except UnidentifiedImageError:
-        raise HTTPException(415, f"the {role} file is not an image: upload {_accepted()}") from None
+        raise HTTPException(415, f"the {role} file is not an image: upload {_accepted(clips=False)}") from None
     if image.format not in FORMATS:
-        raise HTTPException(415, f"the {role} file is a {image.format} image: upload {_accepted()}")
+        raise HTTPException(415, f"the {role} file is a {image.format} image: upload {_accepted(clips=False)}")
+    return _decoded(image, role, max_pixels)
+
+
+def _decoded(image: Image.Image, role: str, max_pixels: int) -> Image.Image:
     width, height = image.size
     if width * height > max_pixels:
         raise HTTPException(
@@ -50,6 +198,19 @@ def read_image(upload: UploadFile, role: str, max_bytes: int, max_pixels: int) -
             f"{max_pixels:,}: downscale it",
         )
     return decode_image(image, f"the {role}")
+
+
+def _copy_at_most(source: BinaryIO, path: Path, max_bytes: int) -> tuple[int, bool]:
+    """Copy `source` to `path` up to `max_bytes`: the bytes copied, and whether that was all of it."""
+    size = 0
+    with open(path, "wb") as file:
+        while chunk := source.read(CHUNK):
+            if size + len(chunk) > max_bytes:
+                file.write(chunk[:max_bytes - size])
+                return max_bytes, False
+            size += len(chunk)
+            file.write(chunk)
+    return size, True
 
 
 def _read_at_most(upload: UploadFile, max_bytes: int, role: str) -> bytes:
@@ -62,8 +223,10 @@ def _read_at_most(upload: UploadFile, max_bytes: int, role: str) -> bytes:
     return b"".join(chunks)
 
 
-def _accepted() -> str:
-    return ", ".join(sorted(set(FORMATS.values()))) + " (judged by the file's content, not its name)"
+def _accepted(clips: bool = True) -> str:
+    images = ", ".join(sorted(set(FORMATS.values())))
+    what = f"an image ({images}) or a clip ({CLIPS})" if clips else images
+    return f"{what} (judged by the file's content, not its name)"
 
 
 def _mib(count: int) -> str:

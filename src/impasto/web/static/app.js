@@ -1,19 +1,27 @@
 "use strict";
 // impasto's page. Its controls come from GET /api/options (presets, defaults, limits, examples), so
 // nothing here repeats a default of the core. A job is sent as multipart to POST /api/jobs and
-// followed through its server-sent events; the gallery is GET /api/jobs.
+// followed through its server-sent events; the gallery is GET /api/jobs. Three kinds of job: a
+// still (a photo), a video (a clip as the photo: the server judges the file) and a comparison (a
+// photo at several strengths).
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
-const SIZES = [128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192]; // the size menu, besides the preset's own size; print sizes run in blocks
+const SIZES = [64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192]; // the size menu, besides the preset's own size (and a clip's); print sizes run in blocks
 const PRESET_LABELS = { fast: "Fast", default: "Balanced", best: "Best", paper: "Paper" };
 const FINAL = new Set(["done", "failed", "cancelled"]);
 const GALLERY_EVERY = 3000; // ms between gallery refreshes while jobs run
+const STEADINESS = [["Loose", 0.3], ["Balanced", 1], ["Steady", 3]]; // x the default temporal weight
+const PASSES = [1, 2, 3];
+const KIND_WORDS = { still: "painting", video: "clip", compare: "comparison" };
 
 const state = {
   options: null,
-  files: { content: null, style: null }, // { blob, name, width, height }
+  files: { content: null, style: null }, // { blob, name, url, width, height, clip }
   preset: null,
+  mode: "one", // or "compare"
+  steadiness: 1,
+  passes: 1,
   sizeChosen: null, // the size the user picked, if any
   job: null, // the job on the stage
   events: null, // its EventSource
@@ -34,6 +42,7 @@ async function init() {
   state.options = await api("/api/options");
   setIdle(true);
   buildPresets();
+  buildVideoSettings();
   buildExamples();
   bindDrops();
   bindControls();
@@ -83,32 +92,37 @@ function setFile(role, blob, name) {
   const url = URL.createObjectURL(blob);
   const drop = $(`.drop[data-role=${role}]`);
   const thumb = $(".drop-thumb", drop);
-  const probe = new Image();
-  probe.onload = () => {
+  const video = $(".drop-video", drop);
+  const accept = (width, height, clip) => {
     const previous = state.files[role];
     if (previous) URL.revokeObjectURL(previous.url);
-    state.files[role] = { blob, name, url, width: probe.naturalWidth, height: probe.naturalHeight };
-    thumb.src = url;
-    thumb.hidden = false;
-    $(".drop-empty", drop).hidden = true;
+    state.files[role] = { blob, name, url, width, height, clip };
+    thumb.hidden = clip || !width;
+    if (video) video.hidden = !clip || !width;
+    $(".drop-empty", drop).hidden = Boolean(width);
+    if (!width) $(".drop-empty span", drop).textContent = name;
     $(".drop-name", drop).textContent = name;
-    drop.classList.add("filled");
+    if (role === "content") $(".drop-kind", drop).textContent = clip ? "Clip" : "Photo";
+    drop.classList.toggle("filled", Boolean(width));
     for (const button of document.querySelectorAll(`.example[data-role=${role}]`)) {
       button.classList.toggle("selected", button.dataset.name === name);
     }
     hideError();
+    updateKind();
     updateSizes();
     updateStart();
   };
-  // The browser cannot show it (e.g. TIFF): send it anyway; the server judges the file.
-  probe.onerror = () => {
-    state.files[role] = { blob, name, url, width: 0, height: 0 };
-    thumb.hidden = true;
-    $(".drop-empty", drop).hidden = false;
-    $(".drop-empty span", drop).textContent = name;
-    updateStart();
-  };
-  probe.src = url;
+  // A video file (by its type, or one the browser cannot show as an image) is shown as a clip; the
+  // server judges the file itself (a GIF of several frames is a clip there too).
+  if (role === "content" && (blob.type.startsWith("video/") || /\.(mkv|webm|mov|mp4)$/i.test(name))) {
+    video.onloadedmetadata = () => accept(video.videoWidth, video.videoHeight, true);
+    video.onerror = () => accept(0, 0, true); // e.g. MKV: the browser cannot play it, the server can
+    video.src = url;
+    return;
+  }
+  thumb.onload = () => accept(thumb.naturalWidth, thumb.naturalHeight, false);
+  thumb.onerror = () => accept(0, 0, false); // e.g. TIFF: send it anyway; the server judges the file
+  thumb.src = url;
 }
 
 function buildExamples() {
@@ -144,7 +158,7 @@ function buildPresets() {
     button.dataset.preset = name;
     button.innerHTML = "<span></span><small></small>";
     $("span", button).textContent = PRESET_LABELS[name] || name[0].toUpperCase() + name.slice(1);
-    $("small", button).textContent = `${state.options.presets[name].iterations} steps`;
+    $("small", button).textContent = `${steps(name)} steps`;
     button.addEventListener("click", () => {
       state.preset = name;
       markPreset();
@@ -157,6 +171,11 @@ function buildPresets() {
   $("#preserve").checked = Boolean(currentPreset().preserve_colors);
 }
 
+// A preset's iterations, at most the server's --max-iterations (which would refuse more).
+function steps(name) {
+  return Math.min(state.options.presets[name].iterations, state.options.limits.max_iterations);
+}
+
 function markPreset() {
   for (const button of document.querySelectorAll("#presets button")) {
     button.setAttribute("aria-checked", String(button.dataset.preset === state.preset));
@@ -165,6 +184,70 @@ function markPreset() {
 
 function currentPreset() {
   return state.options.presets[state.preset];
+}
+
+// The clip's settings: steadiness (the temporal weight, against flicker) and passes.
+function buildVideoSettings() {
+  const defaults = state.options.video;
+  segmented($("#steadiness"), STEADINESS.map(([label, factor]) => [factor, label, `weight ${defaults.temporal_weight * factor}`]),
+    () => state.steadiness, (value) => { state.steadiness = value; });
+  segmented($("#passes"), PASSES.map((count) => [count, String(count), count === 1 ? "forward" : "back and forth"]),
+    () => state.passes, (value) => { state.passes = value; });
+  $("#video-note").textContent = `The first frame gets the quality's steps, each later one ${laterSteps()}, ` +
+    `starting from the frame before. Up to ${state.options.limits.max_frames} frames.`;
+  for (const button of document.querySelectorAll("#modes button")) {
+    button.addEventListener("click", () => {
+      state.mode = button.dataset.mode;
+      updateKind();
+    });
+  }
+  $("#compare-note").textContent = state.options.compare_strengths.map((value) => value.toFixed(2)).join(" · ");
+}
+
+// A radio group of buttons: [value, label, small print] each.
+function segmented(group, choices, current, choose) {
+  const mark = () => {
+    for (const button of group.children) button.setAttribute("aria-checked", String(Number(button.dataset.value) === current()));
+  };
+  for (const [value, label, small] of choices) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("role", "radio");
+    button.dataset.value = value;
+    button.innerHTML = "<span></span><small></small>";
+    $("span", button).textContent = label;
+    $("small", button).textContent = small;
+    button.addEventListener("click", () => {
+      choose(value);
+      mark();
+    });
+    group.append(button);
+  }
+  mark();
+}
+
+function laterSteps() {
+  return Math.min(state.options.video.later_iterations, state.options.limits.max_iterations);
+}
+
+function isClip() {
+  return Boolean(state.files.content && state.files.content.clip);
+}
+
+function comparing() {
+  return !isClip() && state.mode === "compare";
+}
+
+// The settings shown follow the photo's kind: a clip's steadiness and passes, or a photo's strength(s).
+function updateKind() {
+  $("#video-settings").hidden = !isClip();
+  $("#mode-field").hidden = isClip();
+  $("#strength-field").hidden = comparing();
+  for (const button of document.querySelectorAll("#modes button")) {
+    button.setAttribute("aria-checked", String(button.dataset.mode === state.mode));
+  }
+  const count = state.options.compare_strengths.length;
+  $("#start-label").textContent = isClip() ? "Paint the clip" : comparing() ? `Paint ${count} strengths` : "Paint";
 }
 
 function bindControls() {
@@ -196,11 +279,13 @@ function updateSizes() {
   const ratio = photo && photo.width ? Math.min(photo.width, photo.height) / Math.max(photo.width, photo.height) : 0.75;
   const maxPixels = state.options.limits.max_run_pixels[state.preset];
   const largest = Math.floor(Math.sqrt(maxPixels / ratio));
-  const sizes = [...new Set([...SIZES, presetSize])].sort((a, b) => a - b);
-  const wanted = state.sizeChosen || presetSize;
+  const own = isClip() && photo.width ? Math.max(photo.width, photo.height) & ~1 : null; // frame sides are even
+  const sizes = [...new Set([...SIZES, presetSize, ...(own ? [own] : [])])].sort((a, b) => a - b);
+  const wanted = state.sizeChosen || (own ? Math.min(own, presetSize) : presetSize);
   select.replaceChildren();
   for (const size of sizes) {
-    const option = new Option(`${size} px${size === presetSize ? " · preset" : ""}`, size);
+    const note = size === own ? " · the clip's" : size === presetSize ? " · preset" : "";
+    const option = new Option(`${size} px${note}`, size);
     option.disabled = size > largest;
     if (option.disabled) option.textContent += " · too large here";
     select.append(option);
@@ -217,9 +302,17 @@ function updateStart() {
 function settings() {
   const preset = currentPreset();
   const chosen = { preset: state.preset, size: Number($("#size").value) };
-  if (strength() !== preset.strength) chosen.strength = strength();
+  if (steps(state.preset) < preset.iterations) chosen.iterations = steps(state.preset);
+  if (comparing()) chosen.strengths = state.options.compare_strengths;
+  else if (strength() !== preset.strength) chosen.strength = strength();
   const keep = $("#preserve").checked;
   if (keep !== Boolean(preset.preserve_colors)) chosen.preserve_colors = keep ? "luminance" : null;
+  if (isClip()) {
+    const later = laterSteps();
+    if (later < state.options.video.later_iterations) chosen.later_iterations = later;
+    if (state.steadiness !== 1) chosen.temporal_weight = state.options.video.temporal_weight * state.steadiness;
+    if (state.passes !== 1) chosen.passes = state.passes;
+  }
   return chosen;
 }
 
@@ -281,12 +374,10 @@ function render(job) {
   badge.textContent = job.status;
   $("#status-title").textContent = `${stem(job.content_name)} × ${stem(job.style_name)}`;
 
-  const fraction = job.total ? job.step / job.total : 0;
+  const fraction = progress(job);
   $("#bar-fill").style.width = `${(job.status === "done" ? 1 : fraction) * 100}%`;
   $("#bar").setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
-  $("#stat-step").textContent = job.total ? `${job.step} / ${job.total}` : "–";
-  // Coarse-to-fine: the preview grows level by level to the output's size.
-  $("#stat-level").textContent = job.levels > 1 && !final ? ` · level ${job.level} of ${job.levels}` : "";
+  showSteps(job, final);
   $("#stat-loss").textContent = job.loss == null ? "–" : formatLoss(job.loss);
   $("#stat-time-label").textContent = { queued: "In queue", running: "Time left" }[job.status] || "Took";
   $("#stat-eta").textContent = timeLeft(job);
@@ -299,8 +390,17 @@ function render(job) {
   const download = $("#download");
   download.hidden = !(final && job.urls.result);
   if (job.urls.result) download.href = `${job.urls.result}?download=1`;
+  $("#download-label").textContent = job.kind === "video" ? "Download MP4" : job.kind === "compare" ? "Download kept" : "Download PNG";
+  const all = $("#download-all");
+  all.hidden = !(final && job.urls.all);
+  if (job.urls.all) all.href = job.urls.all;
 
-  showImages(job, final);
+  $("#compare").hidden = job.kind === "compare" || (job.kind === "video" && final && Boolean(job.urls.result));
+  $("#clips").hidden = !(job.kind === "video" && final && job.urls.result);
+  $("#variants").hidden = job.kind !== "compare";
+  if (job.kind === "compare") showVariants(job);
+  else if (!$("#clips").hidden) showClips(job);
+  else showImages(job, final && job.kind === "still");
   highlightCard(job.id);
   if (final && state.events) {
     state.events.close();
@@ -309,15 +409,41 @@ function render(job) {
   if (statusChanged || final) refreshGallery();
 }
 
-function showImages(job, final) {
+// How far the job is: a clip by its frames and the current frame's iterations, others by iterations.
+function progress(job) {
+  if (job.kind === "video" && job.frames) {
+    const partial = job.frame_total ? job.frame_step / job.frame_total : 0;
+    return Math.min(1, (job.step + partial) / job.frames);
+  }
+  return job.total ? job.step / job.total : 0;
+}
+
+function showSteps(job, final) {
+  const running = job.status === "running";
+  const sub = $("#stat-sub");
+  sub.hidden = !(job.kind === "video" && running && job.frame_total);
+  if (job.kind === "video") { // frame i/n, and under it the current frame's iteration
+    $("#stat-step-label").textContent = "Frame";
+    const current = running && job.frame ? job.frame : job.step;
+    $("#stat-step").textContent = job.total ? `${current} / ${job.total}` : "–";
+    $("#stat-level").textContent = "";
+    sub.textContent = `step ${job.frame_step} of ${job.frame_total}`;
+    return;
+  }
+  $("#stat-step-label").textContent = "Iteration";
+  $("#stat-step").textContent = job.total ? `${job.step} / ${job.total}` : "–";
+  // Coarse-to-fine: the preview grows level by level to the output's size.
+  $("#stat-level").textContent = job.levels > 1 && !final ? ` · level ${job.level} of ${job.levels}` : "";
+}
+
+function showImages(job, comparable) {
   const compare = $("#compare");
-  compare.hidden = false;
   // The stage keeps the output's shape while the preview grows (coarse-to-fine) or changes.
   const ratio = job.width / job.height;
   compare.style.aspectRatio = `${job.width} / ${job.height}`;
   compare.style.width = `min(100%, calc((100vh - 290px) * ${ratio.toFixed(4)}))`;
-  const image = (final && job.urls.result) || job.urls.preview || job.urls.content;
-  const comparing = final && Boolean(job.urls.result) && Boolean(job.urls.content);
+  const image = (comparable && job.urls.result) || job.urls.preview || job.urls.content;
+  const comparing = comparable && Boolean(job.urls.result) && Boolean(job.urls.content);
   compare.classList.toggle("live", !comparing);
   if (comparing) $("#before").src = job.urls.content;
   if (image && image !== state.shownImage) {
@@ -329,6 +455,74 @@ function showImages(job, final) {
     next.src = image;
   }
   updateCompare();
+}
+
+// A finished clip: the input and the painted video side by side (a GIF plays as an image).
+function showClips(job) {
+  const result = $("#clip-result");
+  if (result.dataset.job === job.id) return;
+  result.dataset.job = job.id;
+  result.src = job.urls.result;
+  result.poster = job.urls.preview || "";
+  const input = $("#clip-input");
+  const gif = $("#clip-input-gif");
+  input.hidden = false;
+  gif.hidden = true;
+  input.onerror = () => { // a GIF (or a clip the browser cannot play): an image plays a GIF
+    input.hidden = true;
+    gif.hidden = false;
+    gif.src = job.urls.clip;
+    gif.onerror = () => { gif.src = job.urls.content; };
+  };
+  input.poster = job.urls.content || "";
+  input.src = job.urls.clip;
+  for (const figure of document.querySelectorAll("#clips figure")) figure.style.aspectRatio = `${job.width} / ${job.height}`;
+}
+
+// A comparison: one image per strength, each with its strength under it and a button to keep it.
+function showVariants(job) {
+  const grid = $("#variants");
+  if (grid.dataset.job !== job.id) {
+    grid.dataset.job = job.id;
+    grid.style.setProperty("--columns", String(job.variants.length <= 4 ? job.variants.length : 3));
+    grid.replaceChildren(...job.variants.map((variant, index) => {
+      const node = $("#variant-template").content.firstElementChild.cloneNode(true);
+      $(".variant-strength", node).textContent = `Strength ${variant.strength.toFixed(2)}`;
+      $(".variant-image", node).style.aspectRatio = `${job.width} / ${job.height}`;
+      $("img", node).alt = `The photo at strength ${variant.strength.toFixed(2)}`;
+      $(".variant-keep", node).addEventListener("click", () => keep(index + 1));
+      return node;
+    }));
+  }
+  job.variants.forEach((variant, index) => {
+    const node = grid.children[index];
+    const image = $("img", node);
+    if (variant.url && image.dataset.url !== variant.url) {
+      image.dataset.url = variant.url;
+      const next = new Image();
+      next.onload = () => {
+        if (image.dataset.url === variant.url) image.src = variant.url;
+      };
+      next.src = variant.url;
+    }
+    image.hidden = !variant.url;
+    const waiting = { queued: "waiting", running: `${variant.step} / ${variant.total}` }[variant.status];
+    $(".variant-wait", node).textContent = waiting || "";
+    $(".variant-wait", node).hidden = !waiting;
+    node.classList.toggle("kept", job.kept === index + 1);
+    const button = $(".variant-keep", node);
+    button.hidden = variant.status !== "done";
+    button.textContent = job.kept === index + 1 ? "Kept" : "Keep";
+    button.disabled = job.kept === index + 1;
+  });
+}
+
+async function keep(variant) {
+  try {
+    render(await api(`/api/jobs/${state.job.id}/keep?variant=${variant}`, { method: "POST" }));
+  } catch (error) {
+    showError(error.message);
+  }
 }
 
 function updateCompare() {
@@ -353,6 +547,7 @@ function setIdle(idle) {
   $("#placeholder").hidden = !idle;
   $("#compare").hidden = idle;
   $("#status").hidden = idle;
+  if (idle) $("#clips").hidden = $("#variants").hidden = true;
 }
 
 // --- gallery ---------------------------------------------------------------------------------
@@ -365,7 +560,7 @@ async function refreshGallery() {
   const grid = $("#grid");
   grid.replaceChildren(...jobs.map(card));
   $("#gallery-empty").hidden = jobs.length > 0;
-  $("#gallery-count").textContent = jobs.length ? `${jobs.length} ${jobs.length === 1 ? "painting" : "paintings"}` : "";
+  $("#gallery-count").textContent = jobs.length ? `${jobs.length} ${jobs.length === 1 ? "job" : "jobs"}` : "";
   highlightCard(state.job && state.job.id);
   return jobs;
 }
@@ -373,7 +568,10 @@ async function refreshGallery() {
 function card(job) {
   const node = $("#card-template").content.firstElementChild.cloneNode(true);
   node.dataset.id = job.id;
-  const image = job.urls.result || job.urls.preview || job.urls.content;
+  node.dataset.kind = job.kind;
+  const variants = (job.variants || []).filter((variant) => variant.url);
+  const middle = variants[Math.floor(variants.length / 2)];
+  const image = (job.kind !== "video" && job.urls.result) || job.urls.preview || (middle && middle.url) || job.urls.content;
   if (image) $("img", node).src = image;
   $("img", node).alt = `${stem(job.content_name)} in the style of ${stem(job.style_name)}`;
   $(".card-names", node).textContent = `${stem(job.content_name)} × ${stem(job.style_name)}`;
@@ -381,22 +579,23 @@ function card(job) {
   const badge = $(".badge", node);
   badge.className = `badge ${job.status}`;
   badge.textContent = job.status;
-  $(".chips", node).replaceChildren(...chips(job).map((text) => {
+  $(".chips", node).replaceChildren(...chips(job).map((text, index) => {
     const chip = document.createElement("span");
-    chip.className = "chip";
+    chip.className = index === 0 && job.kind !== "still" ? "chip kind" : "chip";
     chip.textContent = text;
     return chip;
   }));
   $(".card-time", node).textContent = ago(job.created);
   const download = $(".card-download", node);
-  download.hidden = !job.urls.result;
-  if (job.urls.result) download.href = `${job.urls.result}?download=1`;
+  const file = job.urls.result || job.urls.all;
+  download.hidden = !file;
+  if (file) download.href = file === job.urls.all ? file : `${file}?download=1`;
   $(".card-image", node).addEventListener("click", () => {
     show(job);
     if (window.matchMedia("(max-width: 899px)").matches) $("#stage").scrollIntoView({ behavior: "smooth" });
   });
   $(".card-delete", node).addEventListener("click", async () => {
-    if (!window.confirm("Delete this painting and its images?")) return;
+    if (!window.confirm(`Delete this ${KIND_WORDS[job.kind]} and its files?`)) return;
     try {
       await api(`/api/jobs/${job.id}`, { method: "DELETE" });
       if (state.job && state.job.id === job.id) clearStage();
@@ -408,13 +607,22 @@ function card(job) {
   return node;
 }
 
-// What the user chose, in words: the preset, the size, the strength, the colours.
+// What the user chose, in words: the kind, the preset, the size, the strength(s), the colours, a clip's own.
 function chips(job) {
   const preset = job.settings.preset;
   const base = state.options.presets[preset] || state.options.defaults;
   const list = [`${job.width}×${job.height}`, `${job.config.iterations} steps`];
   if (preset) list.unshift(PRESET_LABELS[preset] || preset);
-  if (base && job.config.strength !== base.strength) list.push(`strength ${job.config.strength.toFixed(2)}`);
+  if (job.kind === "video") {
+    list.unshift(`clip · ${job.total} frames`);
+    const video = state.options.video;
+    if (job.video.temporal_weight !== video.temporal_weight) list.push(`steadiness ${job.video.temporal_weight}`);
+    if (job.video.passes > 1) list.push(`${job.video.passes} passes`);
+  } else if (job.kind === "compare") {
+    list.unshift(`strengths ${job.variants.map((variant) => variant.strength.toFixed(2)).join(" · ")}`);
+  } else if (base && job.config.strength !== base.strength) {
+    list.push(`strength ${job.config.strength.toFixed(2)}`);
+  }
   if (job.config.preserve_colors) list.push("photo colours");
   return list;
 }
