@@ -6,18 +6,17 @@ import sys
 import torch
 
 from impasto.config import TransferConfig
-from impasto.memory import ALLOCATOR_SLACK, NETWORK_BYTES, available_bytes, resolve_runtime, seconds_per_pixel
+from impasto.memory import NETWORK_BYTES, available_bytes, resolve_runtime, seconds_per_pixel
 
 GiB = 2**30
 
 
 def test_a_budget_counts_what_the_process_holds_and_the_network_to_load() -> None:
     config = TransferConfig(memory_budget=4 * GiB, device="cpu")
-    slack = int(ALLOCATOR_SLACK * 4 * GiB)
     before = resolve_runtime(config, network_held=False, held=GiB)
-    assert before.held == GiB + NETWORK_BYTES + slack and before.budget == 3 * GiB - NETWORK_BYTES - slack
+    assert before.held == GiB + NETWORK_BYTES and before.budget == 3 * GiB - NETWORK_BYTES
     after = resolve_runtime(config, network_held=True, held=GiB)
-    assert after.held == GiB + slack and after.budget == 3 * GiB - slack
+    assert after.held == GiB and after.budget == 3 * GiB
 
 
 def test_the_process_is_measured_where_no_holding_is_given() -> None:

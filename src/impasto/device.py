@@ -24,8 +24,7 @@ class Runtime:
     host_budget: int | None = None
     """Bytes outside `device` that L-BFGS's history may take (a GPU's host); None where there is no second memory."""
     held: int = 0
-    """Bytes of the memory budget taken before the run: what the process holds, the network still to load
-    and the allocator's slack (`memory.ALLOCATOR_SLACK`)."""
+    """Bytes of the memory budget taken before the run: what the process holds and the network still to load."""
 
     @property
     def precision(self) -> str:

@@ -46,8 +46,16 @@ this model's 2,000 bytes a pixel) are taken off: the image, its gradient, L-BFGS
 last gradient (48 bytes in float32), the conv4_2 target (16 in bfloat16), the last good image (6 in
 float16) and what the allocator keeps. (A level no longer holds a clamped copy of the image while
 it computes its blocks: that was 12 bytes more.) The constants round the measurements up
-(`IMAGE_BYTES` is 90; fp32 crops were not measured: the whole run's activation figure stands for
-them). `plan_run` picks, level by level, the
+(`IMAGE_BYTES` is 90). In float32 (2 AVX2 cores, `benchmarks/tiled_memory.py`, 2026-12-03):
+
+    output      block   crop (largest)   history   peak above the loaded weights
+    1024x768    144     304x304          2         498 MiB
+    1024x768    256     416x416          2         662 MiB
+    2048x1536   256     416x416          2         1107 MiB
+
+which solve as 162 MiB + 198 bytes an image pixel with 2 history pairs (150 without) + 2,134
+bytes a crop pixel; the same figures give a 3072x2304 level in 144 px blocks 1.65 GiB, and it
+measured 1.63 GiB (`benchmarks/RESULTS.md`). `plan_run` picks, level by level, the
 untiled run where it fits, else the largest blocks that fit with the longest history (L-BFGS's
 history is shortened before the blocks go under `PREFERRED_BLOCK`; on the CPU no blocks are larger
 than `CPU_MAX_BLOCK`, where larger crops cost more a pixel), and refuses a size that does
@@ -82,7 +90,6 @@ from .tiled import ALIGN, check_tileable, edges, halo
 
 __all__ = [
     "ACTIVATION_BYTES",
-    "ALLOCATOR_SLACK",
     "BLOCK_STEP_COST",
     "CPU_MAX_BLOCK",
     "CROP_BYTES",
@@ -119,16 +126,17 @@ HISTORY_BYTES = 24
 """Memory per output pixel of one L-BFGS history pair (two float32 RGB images), or of Adam's two moments."""
 TILED_FIXED_BYTES = 220 * 2**20
 """Memory a tiled level takes whatever its size (measured: 200 MiB)."""
-IMAGE_BYTES = 90
+IMAGE_BYTES = {"bf16": 90, "fp32": 150}
 """Memory a tiled level takes per pixel besides the history: the image and its gradient, L-BFGS's
-search direction and last gradient, the last good image (float16), the conv4_2 target, and what
-the allocator keeps of freed blocks (measured: 62-68 at 2048 px, 76-82 at 8192 px)."""
+search direction and last gradient, the last good image (float16), the conv4_2 target (twice as
+large in float32), and what the allocator keeps of freed blocks (measured in bf16: 62-68 at 2048 px,
+76-82 at 8192 px; in float32 on AVX2: 150, which also accounts for a 3072x2304 level's peak)."""
 OPTIMISER_BYTES = 24
 """Of `IMAGE_BYTES`, L-BFGS's search direction and last gradient (two float32 RGB images): they live
 with its history, in the host's memory when the plan puts it there."""
-CROP_BYTES = {"bf16": 2_000, "fp32": ACTIVATION_BYTES}
+CROP_BYTES = {"bf16": 2_000, "fp32": 2_200}
 """Memory a tiled level takes per pixel of its largest crop, for the activations of pass 2
-(measured in bf16: 1,969)."""
+(measured in bf16: 1,969; in float32: 2,134)."""
 MIN_BLOCK = 64
 """px: the smallest blocks a plan uses (a crop is then mostly halo)."""
 PREFERRED_BLOCK = 256
@@ -138,10 +146,6 @@ CPU_MAX_BLOCK = 1024
 level, 2 steps: 175 s in 512 px blocks, 191 s in 1024, 263 s in 2048, `benchmarks/RESULTS.md`)."""
 MIN_HISTORY = 2
 """The shortest L-BFGS history a plan uses."""
-ALLOCATOR_SLACK = 1 / 16
-"""Of a memory budget, the part kept for what the allocator holds beyond the planned tensors (freed
-blocks that a level leaves resident for the next): a 3072x2304 default run within 2 GiB peaked
-0.13 GiB above its plan, an 8192x6144 one within 8 GiB 0.1 GiB above."""
 NETWORK_BYTES = 240 * 2**20
 """Memory the process takes to load VGG-19 (the float32 weights read from the file, kept for the next
 load, and the network's own; measured: 228 MiB on the CPU), counted where a plan is made before it."""
@@ -187,17 +191,15 @@ def resolve_runtime(config: TransferConfig, network_held: bool, held: int | None
 
     `config.memory_budget` bounds the whole process, as a container's or a scheduler's limit does:
     the run may take the budget less what the process holds (`held`, by default `process_bytes`
-    now: Python, torch, the decoded inputs, and the network if `network_held`), less the network
-    if it is still to be loaded, and less `ALLOCATOR_SLACK`. Without a budget the run may take what
-    the device has free.
+    now: Python, torch, the decoded inputs, and the network if `network_held`) and less the network
+    if it is still to be loaded. Without a budget the run may take what the device has free.
     """
     device = resolve_device(config.device)
     to_load = 0 if network_held else NETWORK_BYTES
     if config.memory_budget is None:
         budget, taken = available_bytes(device) - to_load, to_load
     else:
-        slack = int(ALLOCATOR_SLACK * config.memory_budget)
-        taken = (process_bytes(device) if held is None else held) + to_load + slack
+        taken = (process_bytes(device) if held is None else held) + to_load
         budget = config.memory_budget - taken
     return Runtime(device, compute_dtype(config.precision, device), max(budget, 0), host_bytes(device), taken)
 
@@ -292,7 +294,7 @@ class Plan:
         """The plan as lines of text, for `impasto transfer --dry-run`."""
         lines = [f"level {i}/{len(self.levels)}: {level.describe()}" for i, level in enumerate(self.levels, 1)]
         runtime, timed_on = self.runtime, seconds_per_pixel(self.runtime)[1]
-        held = f" + {format_bytes(runtime.held)} held before the run or kept for the allocator" if runtime.held else ""
+        held = f" + {format_bytes(runtime.held)} held before the run" if runtime.held else ""
         lines.append(f"peak {format_bytes(self.peak_bytes)}{held}, within a budget of "
                      f"{format_bytes(runtime.budget + runtime.held)}; "
                      + (f"about {_clock(self.seconds)} in all ({timed_on})" if timed_on else "no time estimate for "
@@ -333,7 +335,8 @@ def plan_level(
     def tiled(history: int, host: bool, side: int) -> LevelPlan:
         rows, columns = _crops(height, side, margin), _crops(width, side, margin)
         crop = CROP_BYTES[precision] * max(rows) * max(columns)
-        kept = IMAGE_BYTES - OPTIMISER_BYTES if host else IMAGE_BYTES + HISTORY_BYTES * history
+        image = IMAGE_BYTES[precision]
+        kept = image - OPTIMISER_BYTES if host else image + HISTORY_BYTES * history
         seconds = rate * sum(rows) * sum(columns) * (BLOCK_STEP_COST * iterations + 1)
         return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history,
                          TILED_FIXED_BYTES + kept * pixels + crop, seconds, on_host(history) if host else 0)
@@ -386,7 +389,7 @@ def plan_run(config: TransferConfig, shapes: Sequence[tuple[int, int, int]], run
             width, height = shapes[-1][:2]
             largest = largest_planned_side(runtime, (width, height), config)
             fix = f"the largest --size that fits is {largest}" if largest else "no size fits"
-            held = f" ({format_bytes(runtime.held)} of it held before the run or kept for the allocator)" \
+            held = f" ({format_bytes(runtime.held)} of it held before the run)" \
                 if runtime.held else ""
             raise ConfigError(
                 f"a {width}x{height} output does not fit in the memory budget of "
