@@ -157,8 +157,9 @@ with AVX2): their time is measured in `cpu_probe_seconds` instead."""
 PROBES_PER_PIXEL = 7.5e-4
 """One untiled iteration's time per pixel on the CPU, in units of `cpu_probe_seconds`: the same kind of
 work in the same arithmetic, so that one ratio serves CPUs of different speeds (measured with
-`benchmarks/time_model.py` on 2 AVX2 cores in float32: 6.9e-4 at 192x144, 7.8e-4 at 512x384; in
-emulated bfloat16, 4.8e-4)."""
+`benchmarks/time_model.py` on 2 AVX2 cores in float32: 6.9e-4 at 192x144, 6.2e-4 at 512x384; in
+emulated bfloat16, 4.8e-4; taken a little high, it predicted a 2048x1536 level in blocks within 2%).
+Natively computed bfloat16 (AMX) was not measured in these units."""
 BLOCK_STEP_COST = 1.6
 """An iteration in blocks per crop pixel, in untiled iterations per pixel (pass 1 is a forward, pass 2
 a forward and a backward; measured: 1.56 in 144 px blocks). A level's targets take about one untiled
