@@ -3,7 +3,8 @@ settings and scored by `impasto score`. Defaults are chosen on the whole grid, n
 
 For each pair the table gives the mean relative Gram distance to the painting (style), the relative
 conv4_2 distance to the photo (content), the correlation of edge strength with the photo (edges)
-and of the outlines at a quarter of the size (outlines: 0.5 or more kept the main elements),
+and of the outlines at a quarter of the size (outlines: 0.5 or more kept the main elements), whether
+the photo's strongest edges are still among the result's (structure: 1 as in the photo, 0 by chance),
 the sliced Wasserstein colour distance to the painting (colour) and, beside it, that of the photo
 simply recoloured to the painting's colour mean and covariance (recoloured: the bar a result's
 palette must beat), and the run's seconds. Images go to --out; a JSON line per pair to --out/scores.jsonl.
@@ -26,7 +27,7 @@ from impasto.score import score
 
 IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 PHOTOS = ("tubingen", "brad_pitt", "lion", "taj_mahal")
-PAINTINGS = ("starry_night", "the_scream", "shipwreck", "picasso_selfport1907")
+PAINTINGS = ("starry_night", "the_scream", "shipwreck", "picasso_selfport1907", "udnie", "wave")
 
 
 def setting(text: str) -> tuple[str, object]:
@@ -59,8 +60,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     config = impasto.TransferConfig(size=args.size, seed=0, **dict(args.set))
     print(f"size {args.size}, settings changed: {dict(args.set) or 'none (the defaults)'}")
-    print("| photo | painting | style | content | edges | outlines | colour | recoloured | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| photo | painting | style | content | edges | outlines | structure | colour | recoloured | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with open(args.out / "scores.jsonl", "w") as scores:
         for photo_name in args.photos:
             for painting_name in args.paintings:
@@ -78,7 +79,8 @@ def main() -> None:
                        "seconds": seconds}
                 scores.write(json.dumps(row) + "\n")
                 print(f"| {photo_name} | {painting_name} | {figures.style_mean:.3f} | {figures.content:.3f} | "
-                      f"{figures.edges:.3f} | {figures.outlines:.3f} | {figures.color:.4f} | {bar:.4f} | "
+                      f"{figures.edges:.3f} | {figures.outlines:.3f} | {figures.structure:.3f} | "
+                      f"{figures.color:.4f} | {bar:.4f} | "
                       f"{seconds:.1f} |", flush=True)
 
 
