@@ -31,8 +31,6 @@ __all__ = ["Level", "plan_levels", "run_levels"]
 
 
 @dataclass
-
-
 class Level:
     """What one level of the coarse-to-fine schedule optimises against."""
 
