@@ -98,6 +98,14 @@ class TransferConfig:
     """Weight of the painting's palette: the sliced Wasserstein distance between the pixel colours
     of the image and of the style images (blended), relative to the spread of the painting's. Only
     the distribution of colours counts, not where they go. Off with masks."""
+    laplacian_weight: float = 1.0  # chosen on benchmarks/tuning.py's grid: it keeps the photo's lines
+    """Weight of the photo's edges: the squared difference between the Laplacians of the image and of
+    the photo, both averaged down to `laplacian_side` px (Li et al., "Laplacian-Steered Neural Style
+    Transfer", 2017), counted where the photo has edges (flat regions stay free for the painting's
+    strokes), relative to the photo's own. Part of the content term: weighed by 2 (1 - S) as it is."""
+    laplacian_side: int = 128
+    """Longest side in px at which `laplacian_weight` compares edges: the same share of the image at
+    any size, coarser than brush strokes."""
     content_layers: Mapping[str, float] = field(default_factory=lambda: {"conv4_2": 1.0})
     style_layers: Mapping[str, float] = field(
         default_factory=lambda: equal_weights(PAPER_STYLE_LAYERS)
@@ -169,7 +177,8 @@ class TransferConfig:
             _positive_int("memory_budget", self.memory_budget)
         if self.tile_size is not None and (not isinstance(self.tile_size, int) or self.tile_size < 16):
             raise ConfigError(f"tile_size must be a whole number of pixels, at least 16, got {self.tile_size}")
-        for name in ("content_weight", "style_weight", "tv_weight", "palette_weight"):
+        _positive_int("laplacian_side", self.laplacian_side)
+        for name in ("content_weight", "style_weight", "tv_weight", "palette_weight", "laplacian_weight"):
             _non_negative_float(name, getattr(self, name))
         if not _finite(self.strength) or not 0 <= self.strength <= 1:
             raise ConfigError(f"strength must be a number from 0 (the photo) to 1 (the painting), got {self.strength}")
@@ -273,7 +282,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The paper's settings: white noise, L-BFGS, w_l = 1/5, alpha/beta = 1e-3, average pooling ("slightly
     # more appealing results", section 2).
     "paper": {"init": "noise", "iterations": 1000, "levels": 1, "normalization": "paper", "content_weight": 1.0,
-              "style_weight": 1e3, "palette_weight": 0.0, "pooling": "avg", "precision": "fp32"},
+              "style_weight": 1e3, "palette_weight": 0.0, "laplacian_weight": 0.0, "pooling": "avg",
+              "precision": "fp32"},
 }
 """Named starting points: speed against quality, and the paper's exact settings."""
 

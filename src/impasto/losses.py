@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 __all__ = [
     "at_least_float32",
@@ -17,6 +18,7 @@ __all__ = [
     "content_loss",
     "gaussian_w2",
     "gram_matrix",
+    "laplacian",
     "mean_and_covariance",
     "palette_loss",
     "style_layer_loss",
@@ -110,6 +112,17 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.pow(2).sum() + dy.pow(2).sum()
+
+
+def laplacian(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """The Laplacian of `image` (1, 3, H, W) averaged down to `shape` (h, w), its borders replicated:
+    the image's edges at that scale, (1, 3, h, w), in float32 or wider (Li, Wang, Liu, Yan & Hu,
+    "Laplacian-Steered Neural Style Transfer", 2017)."""
+    small = at_least_float32(image)
+    if small.shape[-2:] != shape:
+        small = F.interpolate(small, size=shape, mode="area")
+    kernel = small.new_tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]]).expand(3, 1, 3, 3)
+    return F.conv2d(F.pad(small, (1, 1, 1, 1), mode="replicate"), kernel, groups=3)
 
 
 def color_quantiles(

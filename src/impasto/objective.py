@@ -26,6 +26,7 @@ from .losses import (
     content_loss,
     gaussian_w2,
     gram_matrix,
+    laplacian,
     mean_and_covariance,
     palette_loss,
     style_layer_loss,
@@ -139,6 +140,26 @@ class _Palette:
         return palette_loss(image, self.quantiles, self.directions) / self.norm
 
 
+class _Edges:
+    """The photo's edges (`laplacian_weight`): the squared difference between `laplacian` of the image
+    and of the photo at `laplacian_side` px, divided by the photo's own ('relative')."""
+
+    def __init__(self, content: torch.Tensor, config: TransferConfig, shape: tuple[int, int]) -> None:
+        factor = max(shape) / config.laplacian_side
+        self.shape = (max(3, round(shape[0] / factor)), max(3, round(shape[1] / factor))) if factor > 1 else shape
+        self.target = laplacian(content, self.shape)
+        # Departs from Li et al.'s, which weighs every position alike: a position counts by the photo's
+        # edge strength within a pixel of it, relative to the mean and at most 1, so flat sky and water
+        # stay free for the painting's strokes (alike, they flattened them: benchmarks/RESULTS.md).
+        strength = F.max_pool2d(self.target.abs().sum(1, keepdim=True), 3, stride=1, padding=1)
+        self.where = (strength / strength.mean().clamp_min(1e-12)).clamp_max(1)
+        norm = (self.where * self.target.pow(2)).sum().item() if config.normalization != "paper" else 1.0
+        self.weight = config.laplacian_weight / max(norm, 1e-12)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.weight * (self.where * (laplacian(image, self.shape) - self.target).pow(2)).sum()
+
+
 class Objective:
     """Loss of a generated image against a content image and style images.
 
@@ -184,6 +205,8 @@ class Objective:
             self.layers = sorted({*self.content_layers, *(name for group in self.style_targets for name in group)})
             self.palette = _Palette(styles, config, image_shape) \
                 if self.palette_weight > 0 and styles and styles[0].mask is None else None
+            self.edges = _Edges(content, config, image_shape) \
+                if config.laplacian_weight > 0 and config.alpha > 0 and content is not None else None
 
     def _style_loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """sum_l w_l E_l over the style groups, each E_l divided by its norm."""
@@ -272,6 +295,8 @@ class Objective:
         for name, weight in self.content_layers.items():
             loss = content_loss(features[name], self.content_targets[name]) / self.content_norms[name]
             content = content + weight * loss
+        if self.edges is not None:  # the photo's edges are part of the content: reported with it
+            content = content + self.edges(image)
         style = self.style_weight * self._style_loss(features)
         if self.palette is not None:  # the palette is part of the style: reported with it
             style = style + self.palette_weight * self.palette(image)

@@ -272,8 +272,11 @@ class TiledObjective(Objective):
         dtype = at_least_float32(image).dtype
         content, style, tv = ((weight * term).to(dtype) for weight, term in
                               ((self.content_weight, content), (self.style_weight, style), (self.tv_weight, tv)))
-        # The terms on the pixels need no blocks: the palette's image is averaged down to a few thousand
-        # pixels, and the extra terms (video's temporal one) compare pixels with pixels.
+        # The terms on the pixels need no blocks: the palette's and the edges' images are averaged down to
+        # a few thousand pixels, and the extra terms (video's temporal one) compare pixels with pixels.
+        if self.edges is not None:
+            edges = self.edges
+            content = content + self._on_pixels(lambda x: self.content_weight * edges(x), image, gradient).to(dtype)
         if self.palette is not None:
             palette = self.palette
             style = style + self._on_pixels(lambda x: self.palette_weight * palette(x), image, gradient).to(dtype)

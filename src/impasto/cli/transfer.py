@@ -82,6 +82,21 @@ def transfer_options(run: argparse.ArgumentParser) -> None:
         help="pull toward the painting's palette (the distribution of its colours); 0: off",
     )
     weights.add_argument(
+        "--laplacian-weight",
+        type=float,
+        default=d.laplacian_weight,
+        metavar="W",
+        help="keep the photo's edges (its Laplacian, where it has edges; flat regions stay free for the "
+        "painting's strokes); 0: off",
+    )
+    weights.add_argument(
+        "--laplacian-side",
+        type=int,
+        default=d.laplacian_side,
+        metavar="N",
+        help="the scale of the edges --laplacian-weight keeps: the longest side in px they are compared at",
+    )
+    weights.add_argument(
         "--normalization",
         choices=NORMALIZATIONS,
         default=d.normalization,
