@@ -39,6 +39,7 @@ __all__ = [
     "read_metadata",
     "resize_longest",
     "save_image",
+    "shape_at_most",
     "to_pil",
     "to_tensor",
 ]
@@ -190,6 +191,15 @@ def longest_side(size: tuple[int, int], side: int) -> tuple[int, int]:
     width, height = size
     scale = side / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def shape_at_most(shape: tuple[int, int], side: int, least: int = 1) -> tuple[int, int]:
+    """(height, width) `shape` scaled down so its longest side is at most `side`, keeping the aspect
+    ratio, and no side under `least`."""
+    height, width = shape
+    if max(shape) > side:
+        width, height = longest_side((width, height), side)
+    return max(least, height), max(least, width)
 
 
 def resize_longest(image: Image.Image, size: int) -> Image.Image:

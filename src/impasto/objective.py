@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import TransferConfig
+from .images import shape_at_most
 from .losses import (
     at_least_float32,
     color_quantiles,
@@ -145,8 +146,7 @@ class _Edges:
     and of the photo at `laplacian_side` px, divided by the photo's own ('relative')."""
 
     def __init__(self, content: torch.Tensor, config: TransferConfig, shape: tuple[int, int]) -> None:
-        factor = max(shape) / config.laplacian_side
-        self.shape = (max(3, round(shape[0] / factor)), max(3, round(shape[1] / factor))) if factor > 1 else shape
+        self.shape = shape_at_most(shape, config.laplacian_side, least=3)
         self.target = laplacian(content, self.shape)
         # Departs from Li et al.'s, which weighs every position alike: a position counts by the photo's
         # edge strength within a pixel of it, relative to the mean and at most 1, so flat sky and water

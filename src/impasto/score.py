@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .config import PAPER_STYLE_LAYERS
 from .device import resolve_device
-from .images import ImageSource, load_image, resize_longest, to_tensor
+from .images import ImageSource, load_image, resize_longest, shape_at_most, to_tensor
 from .losses import gram_matrix
 from .vgg import load_vgg19
 
@@ -126,9 +126,7 @@ def _edge_strength(image: torch.Tensor) -> torch.Tensor:
 
 def _structure(image: torch.Tensor, photo: torch.Tensor) -> float:
     """`Score.structure` of `image` against `photo`, both (1, 3, H, W)."""
-    height, width = image.shape[-2:]
-    factor = max(height, width) / STRUCTURE_SIDE
-    shape = (max(3, round(height / factor)), max(3, round(width / factor))) if factor > 1 else (height, width)
+    shape = shape_at_most((image.shape[-2], image.shape[-1]), STRUCTURE_SIDE, least=3)
     ours, theirs = (_edge_strength(F.interpolate(x, size=shape, mode="area")).flatten() for x in (image, photo))
     strongest = theirs >= theirs.quantile(1 - _STRONGEST)
 
