@@ -45,7 +45,8 @@ def main() -> None:
     timed(photo, painting, impasto.TransferConfig(size=64, iterations=2, seed=0, device="cuda"))  # warm up
     runs = [timed(photo, painting, impasto.TransferConfig(size=512, seed=0, device="cuda"))[1:]
             for _ in range(args.repeats)]
-    print(f"default 512 px run (165 steps): best of {args.repeats} {min(s for s, _ in runs):.2f} s, "
+    steps = impasto.TransferConfig().iterations
+    print(f"default 512 px run ({steps} steps): best of {args.repeats} {min(s for s, _ in runs):.2f} s, "
           f"all {', '.join(f'{s:.2f}' for s, _ in runs)} s; peak {format_bytes(runs[0][1])}", flush=True)
     for spec in args.specs:
         size, budget = spec.split(":")

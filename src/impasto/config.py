@@ -62,7 +62,7 @@ class TransferConfig:
 
     size: int = 512
     """Longest side of the output in pixels; the content image is resized to it."""
-    iterations: int = 165
+    iterations: int = 130  # 74 + 37 + 19 at 512 px, chosen on the tuning grid with the two weights below
     """Optimisation steps in all, shared among the levels of the coarse-to-fine schedule."""
     levels: int | None = None
     """Coarse-to-fine schedule: optimise at this many sizes, each twice the one before and ending at
@@ -94,11 +94,11 @@ class TransferConfig:
     style_weight: float = 3.5  # chosen on benchmarks/tuning.py's grid: 10 over-painted strong styles
     tv_weight: float = 0.0
     """Total-variation smoothing (under 'relative', of the mean squared neighbour difference)."""
-    palette_weight: float = 1.0
+    palette_weight: float = 1.5  # holds the colours that the first level's 74 steps set (RESULTS.md)
     """Weight of the painting's palette: the sliced Wasserstein distance between the pixel colours
     of the image and of the style images (blended), relative to the spread of the painting's. Only
     the distribution of colours counts, not where they go. Off with masks."""
-    laplacian_weight: float = 1.0  # chosen on benchmarks/tuning.py's grid: it keeps the photo's lines
+    laplacian_weight: float = 1.2  # keeps the photo's lines; 1.2 gives back what palette 1.5 takes
     """Weight of the photo's edges: the squared difference between the Laplacians of the image and of
     the photo, both averaged down to `laplacian_side` px (Li et al., "Laplacian-Steered Neural Style
     Transfer", 2017), counted where the photo has edges (flat regions stay free for the painting's
