@@ -65,6 +65,22 @@ def test_no_gradients_for_weights(vgg: VGG19) -> None:
     assert not any(p.requires_grad for p in vgg.parameters())
 
 
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_a_bfloat16_network_holds_its_weights_in_bfloat16_and_follows_float32(vgg: VGG19, pooling: str) -> None:
+    """The weights are cast once, when the network is built, not at every call; the responses are
+    those of float32 to bfloat16's rounding, and the gradient reaches a float32 image."""
+    fast = load_vgg19(pooling=pooling, dtype=torch.bfloat16)
+    exact = vgg if pooling == "max" else load_vgg19(pooling=pooling)
+    assert {conv.weight.dtype for conv in fast.convs.values()} == {torch.bfloat16}
+    image = small(EXAMPLES / "tubingen.jpg", 64).requires_grad_(True)
+    ours, theirs = fast(image, ["conv1_1", "conv5_1"]), exact(image, ["conv1_1", "conv5_1"])
+    for name in ours:
+        assert ours[name].dtype == torch.bfloat16
+        assert ((ours[name].float() - theirs[name]).norm() / theirs[name].norm()).item() < 0.02
+    ours["conv5_1"].float().sum().backward()
+    assert image.grad is not None and image.grad.dtype == torch.float32 and image.grad.abs().sum() > 0
+
+
 def test_sizes_after_pooling() -> None:
     assert min_input_side(["conv1_1"]) == 1
     assert min_input_side(["conv5_1", "conv1_1"]) == 16

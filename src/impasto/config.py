@@ -127,8 +127,8 @@ class TransferConfig:
     padding: Literal["zeros", "reflect"] = "zeros"
     """How the convolutions pad the borders of their input."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    """Arithmetic of the network: 'bf16' (autocast; losses stay in float32), 'fp32', or 'auto':
-    bf16 where the device computes it natively, else fp32."""
+    """Arithmetic of the network: 'bf16' (its weights and responses; losses stay in float32), 'fp32',
+    or 'auto': bf16 where the device computes it natively, else fp32."""
     preserve_colors: Literal["luminance", "match"] | None = None
     color_match: Literal["chol", "pca", "sym"] = "pca"
     """The matrix square root of `preserve_colors='match'`."""

@@ -104,7 +104,8 @@ class VGG19(nn.Module):
         pooling: 'max' as trained, or 'avg' (the paper's choice for image synthesis), whose outputs
             are rescaled per channel to the mean of max pooling's (see `_avg_pool_gains`).
         padding: 'zeros' as trained, or 'reflect'.
-        dtype: the arithmetic of the convolutions: float32, or bfloat16 by autocast.
+        dtype: the arithmetic of the convolutions, float32 or bfloat16: the weights are stored in it
+            (cast once here, not at every call as autocast would) and the input is cast to it.
         channels_last: store activations channels-last (faster oneDNN and cuDNN kernels).
     """
 
@@ -121,7 +122,7 @@ class VGG19(nn.Module):
         super().__init__()
         if pooling not in ("max", "avg"):
             raise ConfigError(f"pooling must be max or avg, got {pooling!r}")
-        self.pooling, self.dtype, self.channels_last = pooling, dtype, channels_last
+        self.pooling, self.channels_last = pooling, channels_last
         self.convs = nn.ModuleDict()
         in_channels = 3
         for name in CONV_LAYERS:
@@ -134,6 +135,7 @@ class VGG19(nn.Module):
         self.gains = nn.ParameterDict()  # per-channel gains of the average pooling layers
         if pooling == "avg":
             self.gains.update(self._avg_pool_gains())
+        self.convs.to(dtype)
         if channels_last:
             self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
         self.eval()
@@ -148,15 +150,15 @@ class VGG19(nn.Module):
         Activations are in `dtype`; use them in float32 where precision matters (Gram matrices)."""
         wanted = set(layers)
         last = max(LAYERS.index(name) for name in wanted)
-        x = self.preprocess(image)
+        # The arithmetic is that of the weights: `dtype`, or what `.to()` made them since.
+        x = self.preprocess(image).to(next(self.convs.parameters()).dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         features: dict[str, torch.Tensor] = {}
-        with torch.autocast(x.device.type, self.dtype, enabled=self.dtype != torch.float32):
-            for name in LAYERS[: last + 1]:
-                x = F.relu(self.convs[name](x)) if name.startswith("conv") else self._pool(name, x)
-                if name in wanted:
-                    features[name] = x
+        for name in LAYERS[: last + 1]:
+            x = F.relu(self.convs[name](x)) if name.startswith("conv") else self._pool(name, x)
+            if name in wanted:
+                features[name] = x
         return features
 
     def _pool(self, name: str, x: torch.Tensor) -> torch.Tensor:
