@@ -5,6 +5,7 @@ For each pair the table gives the mean relative Gram distance to the painting (s
 conv4_2 distance to the photo (content), the correlation of edge strength with the photo (edges)
 and of the outlines at a quarter of the size (outlines: 0.5 or more kept the main elements), whether
 the photo's strongest edges are still among the result's (structure: 1 as in the photo, 0 by chance),
+the distance to the painting's fine texture by a random-filter network (texture: 0 is the painting's),
 the sliced Wasserstein colour distance to the painting (colour) and, beside it, that of the photo
 simply recoloured to the painting's colour mean and covariance (recoloured: the bar a result's
 palette must beat), and the run's seconds. Images go to --out; a JSON line per pair to --out/scores.jsonl.
@@ -60,8 +61,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     config = impasto.TransferConfig(size=args.size, seed=0, **dict(args.set))
     print(f"size {args.size}, settings changed: {dict(args.set) or 'none (the defaults)'}")
-    print("| photo | painting | style | content | edges | outlines | structure | colour | recoloured | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| photo | painting | style | content | edges | outlines | structure | texture | colour | recoloured | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     with open(args.out / "scores.jsonl", "w") as scores:
         for photo_name in args.photos:
             for painting_name in args.paintings:
@@ -80,7 +81,7 @@ def main() -> None:
                 scores.write(json.dumps(row) + "\n")
                 print(f"| {photo_name} | {painting_name} | {figures.style_mean:.3f} | {figures.content:.3f} | "
                       f"{figures.edges:.3f} | {figures.outlines:.3f} | {figures.structure:.3f} | "
-                      f"{figures.color:.4f} | {bar:.4f} | "
+                      f"{figures.texture:.3f} | {figures.color:.4f} | {bar:.4f} | "
                       f"{seconds:.1f} |", flush=True)
 
 

@@ -4,11 +4,12 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import impasto
 from impasto.cli import main
 from impasto.images import load_image, resize_longest, to_tensor
-from impasto.score import score
+from impasto.score import score, texture_distance
 
 from .conftest import EXAMPLES
 
@@ -47,6 +48,19 @@ def test_a_stylised_photo_moves_toward_the_painting(stylised) -> None:
     assert 0 < result.content < 1.5 and 0.2 < result.edges < 1 and 0.2 < result.structure < 1
 
 
+def test_texture_is_the_paintings_and_rises_with_strength() -> None:
+    painting = to_tensor(resize_longest(load_image(STARRY, 10**8), 96))
+    photo = to_tensor(resize_longest(load_image(PHOTO, 10**8), 96))
+    results = {strength: impasto.stylize(PHOTO, STARRY, size=96, iterations=40, seed=0, strength=strength)
+               for strength in (0.5, 0.75)}
+    texture = {strength: texture_distance(to_tensor(image), painting) for strength, image in results.items()}
+    blurred = F.avg_pool2d(F.pad(to_tensor(results[0.5]), (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    assert texture_distance(painting, painting) == 0
+    assert texture[0.75] < texture[0.5] < min(texture_distance(photo, painting), texture_distance(blurred, painting))
+    flat = torch.ones_like(painting) * torch.tensor([0.2, 0.5, 0.9]).view(1, 3, 1, 1)
+    assert texture_distance(flat, painting) == pytest.approx(1), "flat colour has no texture, whatever its colour"
+
+
 def test_score_command(stylised, capsys) -> None:
     assert main(["score", str(stylised), "--content", str(PHOTO), "--style", str(STARRY)]) == 0
     out = capsys.readouterr().out
@@ -54,6 +68,6 @@ def test_score_command(stylised, capsys) -> None:
     assert "structure" in out
     assert main(["score", str(stylised), "--content", str(PHOTO), "--style", str(STARRY), "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
-    assert set(figures) == {"style", "content", "color", "edges", "outlines", "structure", "style_mean"}
+    assert set(figures) == {"style", "content", "color", "edges", "outlines", "structure", "texture", "style_mean"}
     assert main(["score", str(stylised), "--content", "missing.jpg", "--style", str(STARRY)]) == 2
     assert "missing.jpg" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """Quality figures of a stylised image, to compare runs: how close it is to the painting's style
-and to the photo's content, by VGG-19 and by two measures that do not use it.
+and to the photo's content, by VGG-19 and by measures that do not use it.
 
 Every figure is computed the same way whatever settings made the image (max pooling, float32,
 per-position Gram matrices), at the output's size: the photo is resized to it, the painting to its
@@ -20,13 +20,16 @@ from .images import ImageSource, load_image, resize_longest, shape_at_most, to_t
 from .losses import gram_matrix
 from .vgg import load_vgg19
 
-__all__ = ["Score", "score"]
+__all__ = ["Score", "score", "texture_distance"]
 
 CONTENT_LAYER = "conv4_2"
 STRUCTURE_SIDE = 256  # px: the longest side at which `Score.structure` compares edges
 _STRONGEST = 0.1  # the share of the photo's pixels whose edges `Score.structure` looks for
 _DIRECTIONS = 64  # random projections of the sliced Wasserstein distance
 _QUANTILES = 256
+TEXTURE_FILTERS = (3, 5, 7)  # px: the sides of `Score.texture`'s random filters
+TEXTURE_SCALES = 3  # full, half and quarter resolution
+_TEXTURE_CHANNELS = 64  # random filters of each side
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,14 @@ class Score:
     kept the main elements, the finer lines in part; from about 0.8 the finer lines (window rows, a
     far tower, whiskers) were there too. It does not see forms the painting adds (an eye of
     Picasso's in the sky): those lower no edge of the photo."""
+
+    texture: float
+    """Fine texture apart from the network we optimise through (after Ustyuzhaninov et al., "Texture
+    Synthesis Using Shallow Convolutional Networks with Random Filters", 2016): a fixed random
+    one-layer network (64 rectified filters of each of 3, 5 and 7 px, each zero-mean in every colour
+    so flat colour gives no response and is judged by `color` alone) at full, half and quarter
+    resolution; the mean over these 9 of |G - A| / |A| for per-position Gram matrices. 0 is the
+    painting's texture; a blurred image or the photo's own detail scores high."""
 
     @property
     def style_mean(self) -> float:
@@ -92,7 +103,31 @@ def score(
         edges=_correlation(_edge_strength(x), _edge_strength(photo)),
         outlines=_correlation(_edge_strength(F.avg_pool2d(x, 4)), _edge_strength(F.avg_pool2d(photo, 4))),
         structure=_structure(x, photo),
+        texture=texture_distance(x, painting),
     )
+
+
+def texture_distance(image: torch.Tensor, painting: torch.Tensor) -> float:
+    """`Score.texture` of `image` against `painting`, both (1, 3, H, W) in [0, 1]; any sizes."""
+    distances = []
+    for side, filters in zip(TEXTURE_FILTERS, _random_filters(), strict=True):
+        for scale in range(TEXTURE_SCALES):
+            ours, theirs = (_gram(F.relu(F.conv2d(F.avg_pool2d(x.cpu(), 2**scale) if scale else x.cpu(), filters)))
+                            for x in (image, painting))
+            distances.append(_relative(ours, theirs))
+    return sum(distances) / len(distances)
+
+
+def _random_filters() -> list[torch.Tensor]:
+    """The texture figure's fixed filters, (64, 3, k, k) for each side k: Gaussian, zero-mean over
+    each colour's k x k taps, unit norm."""
+    generator = torch.Generator().manual_seed(0)
+    banks = []
+    for side in TEXTURE_FILTERS:
+        bank = torch.randn(_TEXTURE_CHANNELS, 3, side, side, generator=generator)
+        bank = bank - bank.mean(dim=(2, 3), keepdim=True)
+        banks.append(bank / bank.flatten(1).norm(dim=1).view(-1, 1, 1, 1))
+    return banks
 
 
 def _gram(features: torch.Tensor) -> torch.Tensor:

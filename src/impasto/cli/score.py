@@ -20,8 +20,8 @@ def add_parser(commands: Any) -> None:
         "score",
         help="quality figures of a result, to compare runs",
         description="How close IMAGE is to the painting's style and to the photo's content: per-layer Gram "
-        "distances and the conv4_2 content distance (VGG-19), a colour-distribution distance to the painting "
-        "and the correlation of edges with the photo.",
+        "distances and the conv4_2 content distance (VGG-19), a colour-distribution distance to the painting, "
+        "the correlation of edges with the photo and a texture distance to the painting by random filters.",
         epilog="example: impasto score out.png --content photo.jpg --style painting.jpg; for a clip: impasto "
         "score --video out.mp4 --content clip.mp4 --style painting.jpg",
     )
@@ -57,6 +57,8 @@ def _score(args: argparse.Namespace) -> int:
     print(f"outlines the same at a quarter of the size (0.5 or more: the main elements survive)  {result.outlines:.4f}")
     print(f"structure the photo's strongest edges kept (1: as in the photo, 0: by chance; 0.8 or more: its finer "
           f"lines too)  {result.structure:.4f}")
+    print(f"texture  distance to the painting's fine texture, by random filters and not VGG (lower: closer to its "
+          f"brushwork)  {result.texture:.4f}")
     return 0
 
 
