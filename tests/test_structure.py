@@ -40,3 +40,17 @@ def test_texture_where_the_photo_is_flat_costs_less_than_on_its_edges() -> None:
         costs[name] = edges(painted).item()
     assert edges(photo).item() < 1e-9
     assert costs["sky"] < 0.25 * costs["houses"], costs
+
+
+def test_the_finest_level_paints_texture_over_the_lines_the_coarser_ones_laid(tmp_path) -> None:
+    """`laplacian_finest`: the term at its full weight on the coarse level only keeps most of the
+    photo's structure that it keeps on both, and leaves the painting's texture at the finest."""
+    photo = EXAMPLES / "tubingen.jpg"
+    figures = {}
+    for name, changes in {"none": {"laplacian_weight": 0.0}, "coarse": {"laplacian_finest": 0.0},
+                          "both": {"laplacian_finest": 1.0}}.items():
+        config = TransferConfig(size=256, iterations=60, seed=0, **changes)  # 40 steps at 128 px, 20 at 256 px
+        impasto.save_image(impasto.transfer(photo, UDNIE, config).image, tmp_path / f"{name}.png")
+        figures[name] = score(tmp_path / f"{name}.png", photo, UDNIE)
+    assert figures["coarse"].structure > figures["none"].structure + 0.02, figures
+    assert figures["coarse"].texture < figures["both"].texture, figures

@@ -106,6 +106,11 @@ class TransferConfig:
     laplacian_side: int = 128
     """Longest side in px at which `laplacian_weight` compares edges: the same share of the image at
     any size, coarser than brush strokes."""
+    laplacian_finest: float = 0.25  # chosen on the tuning grid with the texture figure (benchmarks/RESULTS.md)
+    """The share of `laplacian_weight` at the finest level of a coarse-to-fine schedule: the coarser
+    levels lay the photo's lines down, and the finest paints the painting's texture over them (at
+    1, the finest level holds the photo's detail at `laplacian_side` px and paints less). A run of
+    one level keeps the whole weight."""
     content_layers: Mapping[str, float] = field(default_factory=lambda: {"conv4_2": 1.0})
     style_layers: Mapping[str, float] = field(
         default_factory=lambda: equal_weights(PAPER_STYLE_LAYERS)
@@ -180,6 +185,8 @@ class TransferConfig:
         _positive_int("laplacian_side", self.laplacian_side)
         for name in ("content_weight", "style_weight", "tv_weight", "palette_weight", "laplacian_weight"):
             _non_negative_float(name, getattr(self, name))
+        if not _finite(self.laplacian_finest) or not 0 <= self.laplacian_finest <= 1:
+            raise ConfigError(f"laplacian_finest must be a share from 0 to 1, got {self.laplacian_finest}")
         if not _finite(self.strength) or not 0 <= self.strength <= 1:
             raise ConfigError(f"strength must be a number from 0 (the photo) to 1 (the painting), got {self.strength}")
         if self.learning_rate is not None:

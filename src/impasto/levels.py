@@ -89,7 +89,7 @@ def run_levels(
                 callback, config, plan, index, steps_before + done, elapsed_before, current.finish, image,
                 None if relay is None else relay.last)
             try:
-                objective = _objective(vgg, current, config, planned, relay, terms)
+                objective = _objective(vgg, current, _level_config(config, index, len(stages)), planned, relay, terms)
                 current = current.targets_taken()
                 image, steps = optimize(objective, image, iterations - done,
                                         config.replace(history_size=planned.history), relay,
@@ -141,6 +141,14 @@ def _objective(
     on_block = None if relay is None else relay.on_block
     return TiledObjective(vgg, current.content, current.styles, config, current.shape, planned.block, on_block,
                           terms)
+
+
+def _level_config(config: TransferConfig, index: int, levels: int) -> TransferConfig:
+    """The settings of level `index` of `levels`: the finest of several weighs the Laplacian term by
+    `laplacian_finest`, so that it paints the painting's texture over the lines the coarser ones laid."""
+    if index < levels - 1 or levels == 1:
+        return config
+    return config.replace(laplacian_weight=config.laplacian_weight * config.laplacian_finest)
 
 
 def _smaller(planned: LevelPlan, config: TransferConfig, runtime: Runtime) -> LevelPlan | None:

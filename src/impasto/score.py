@@ -8,6 +8,7 @@ longest side.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -108,14 +109,18 @@ def score(
 
 
 def texture_distance(image: torch.Tensor, painting: torch.Tensor) -> float:
-    """`Score.texture` of `image` against `painting`, both (1, 3, H, W) in [0, 1]; any sizes."""
+    """`Score.texture` of `image` against `painting`, both (1, 3, H, W) in [0, 1]; any sizes (a filter
+    is left out at a scale where either image is smaller than it)."""
+    shortest = min(*image.shape[-2:], *painting.shape[-2:])
     distances = []
     for side, filters in zip(TEXTURE_FILTERS, _random_filters(), strict=True):
         for scale in range(TEXTURE_SCALES):
+            if shortest // 2**scale < side:
+                continue
             ours, theirs = (_gram(F.relu(F.conv2d(F.avg_pool2d(x.cpu(), 2**scale) if scale else x.cpu(), filters)))
                             for x in (image, painting))
             distances.append(_relative(ours, theirs))
-    return sum(distances) / len(distances)
+    return sum(distances) / len(distances) if distances else math.nan
 
 
 def _random_filters() -> list[torch.Tensor]:

@@ -97,6 +97,14 @@ def transfer_options(run: argparse.ArgumentParser) -> None:
         help="the scale of the edges --laplacian-weight keeps: the longest side in px they are compared at",
     )
     weights.add_argument(
+        "--laplacian-finest",
+        type=float,
+        default=d.laplacian_finest,
+        metavar="SHARE",
+        help="the share of --laplacian-weight at the finest level, from 0 (the painting's texture over the lines "
+        "the coarser levels laid down) to 1 (the photo's detail kept there too)",
+    )
+    weights.add_argument(
         "--normalization",
         choices=NORMALIZATIONS,
         default=d.normalization,
