@@ -372,6 +372,8 @@ class RayBlocks:
         self.norms_sent = False
         self.weights: Any = None
         self.speed_probed: dict[Any, float] = {}
+        self.busy: dict[Any, float] = {}
+        """Seconds each worker spent computing blocks' passes, as it timed them (for benchmarks)."""
 
     def workers(self, budget: int | None, more_steps: bool = True) -> Workers:
         """The workers as the planner sees them (`workers.Workers`), with this evaluator; each worker
@@ -443,7 +445,8 @@ class RayBlocks:
             self.fresh[index] = actor
             return actor.statistics.remote(index, self.grid[index], self.grid[index].crop(image).contiguous(), terms)
 
-        for sums, content, tv, _ in self._in_order(submit, told):
+        for index, (sums, content, tv, took) in enumerate(self._in_order(submit, told)):
+            self.busy[self.owner[index]] = self.busy.get(self.owner[index], 0.0) + took
             yield sums, content, tv
 
     def gradients(self, image: torch.Tensor, grid: Sequence[Block], slopes: Slopes,
@@ -460,6 +463,7 @@ class RayBlocks:
         for index, (grad, content, tv, took) in enumerate(self._in_order(submit, told)):
             actor = self.owner[index]
             seconds[actor] = seconds.get(actor, 0.0) + took
+            self.busy[actor] = self.busy.get(actor, 0.0) + took
             pixels[actor] = pixels.get(actor, 0) + _pixels(self.grid[index])
             yield grad, content, tv
         for actor, took in seconds.items():
