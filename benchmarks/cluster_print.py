@@ -15,6 +15,7 @@ the bytes a step moves; then the modelled speed-up on N nodes (`model`).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -71,6 +72,9 @@ def main() -> None:
     args = parser.parse_args()
     config = TransferConfig(seed=0)
     torch.set_num_threads(args.threads)
+    # Ray lowers its workers' priority (nice 15) by default: on a machine shared with other work, the
+    # actors would then lose the cores to it and the single process would not.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray = connect(None)
     blocks = RayBlocks(ray, config, threads=1, count=2)
     blocks.make()

@@ -62,3 +62,36 @@ def test_a_slow_network_keeps_a_level_on_the_driver() -> None:
 ])
 def test_the_finest_levels_get_the_workers_speed_up_in_steps(speedups, expected) -> None:
     assert more_steps([(512, 74), (1024, 28), (2048, 19)], speedups) == expected
+
+
+class _Cluster:
+    """`impasto transfer --address`'s workers without a cluster (the CLI is the thin layer here; the
+    workers themselves are tested on a real Ray cluster in tests/cluster/test_print_on_ray.py)."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def workers(self, budget: int | None, more: bool) -> Workers:
+        return Workers(8, RATE, budget or 4 * GiB, None, more_steps=more)
+
+    def shutdown(self) -> None:
+        self.stopped = True
+
+
+@pytest.mark.parametrize("same_steps", [False, True])
+def test_dry_run_with_workers_shows_them_and_the_finest_levels_steps(tmp_path, capsys, monkeypatch, content_path,
+                                                                     style_path, same_steps) -> None:
+    from impasto.cli import main
+    from impasto.cli import transfer as command
+
+    cluster = _Cluster()
+    monkeypatch.setattr(command, "_ray_blocks", lambda args, config: cluster)
+    out = tmp_path / "out.png"
+    code = main(["transfer", str(content_path), str(style_path), "-o", str(out), "--size", "4096",
+                 "--memory-budget", "3G", "--address", "auto", "--dry-run", *(["--same-steps"] if same_steps else [])])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and not out.exists() and cluster.stopped
+    finest = TransferConfig(size=4096).stages()[-1][1]
+    assert "on 8 workers (each" in lines[5] and "moved a step" in lines[5]
+    steps = int(lines[5].split(", ")[1].split()[0])
+    assert steps == finest if same_steps else finest < steps <= MAX_STEP_FACTOR * finest

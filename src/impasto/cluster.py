@@ -14,6 +14,11 @@ A cluster with token authentication (Ray's RAY_AUTH_MODE=token) is reached the w
 RAY_AUTH_MODE=token in impasto's environment and the cluster's token in RAY_AUTH_TOKEN, the file
 RAY_AUTH_TOKEN_PATH names, or ~/.ray/auth_token. A local instance gets a token of its own.
 
+**One print over the cluster** (`RayBlocks`, `impasto transfer --address`): the blocks of a level
+that runs in blocks are computed on actors (`BlockWorker`) that keep the network and the level's
+targets, the driver keeping the image and L-BFGS and adding their results in block order; a batch's
+print-size items run that way too, one after another, after its other items.
+
 Nothing in impasto's core imports this module or Ray.
 """
 
@@ -41,12 +46,13 @@ from .errors import ImpastoError
 from .images import load_image
 from .memory import PROBES_PER_PIXEL, cpu_probe_seconds
 from .optimize import ProgressCallback
-from .pipeline import Result, transfer
+from .pipeline import Result, plan_transfer, transfer
 from .tiled import Block, Blockwise, Slopes
 from .vgg import load_vgg19, read_weights, use_weights
 from .workers import Workers, deal, gpu_seconds_per_pixel
 
-__all__ = ["BlockWorker", "Ended", "Outcome", "Pool", "RayBlocks", "connect", "prepare_worker", "run_transfer"]
+__all__ = ["BlockWorker", "Ended", "Outcome", "Pool", "RayBlocks", "connect", "prepare_worker", "print_size",
+           "run_transfer"]
 
 TOKEN_HELP = ("give impasto the cluster's token in ~/.ray/auth_token, in a file named by RAY_AUTH_TOKEN_PATH, or "
               "in RAY_AUTH_TOKEN (`ray get-auth-token` on its head prints it)")
@@ -164,6 +170,8 @@ class Outcome:
     error: str | None = None
     seconds: float = 0.0
     """How long the task ran (without its time in the queue)."""
+    workers: int = 0
+    """A print-size item's workers (`RayBlocks`); 0: the item ran as one task."""
 
 
 class Pool:
@@ -227,12 +235,14 @@ class Pool:
 
     def run(self, items: Sequence[Item]) -> Generator[Outcome, None, None]:
         """Submit every item and yield each outcome as it comes; items whose inputs cannot be read
-        come out first. On KeyboardInterrupt (or when the caller stops iterating), the tasks not yet
-        finished are cancelled."""
+        come out first. Print-size items (whose finest level runs in blocks) run last, one after
+        another, each with its blocks on the cluster's workers (`run_print`). On KeyboardInterrupt
+        (or when the caller stops iterating), the tasks not yet finished are cancelled."""
+        prints = [item for item in items if item.config is not None and print_size(item.photo, item.config)]
         pending: dict[Any, Item] = {}
         images: dict[tuple[str, int], Any] = {}
         try:
-            for item in items:
+            for item in (item for item in items if item not in prints):
                 assert item.config is not None, "items with invalid settings are not run"
                 try:
                     refs = self.inputs(item.config, item.photo, item.styles, images)
@@ -247,6 +257,34 @@ class Pool:
         finally:
             for ref in pending:
                 self.ray.cancel(ref, force=True)
+        for item in prints:
+            yield self.run_print(item)
+
+    def run_print(self, item: Item) -> Outcome:
+        """A print-size item (`print_transfer`), its outcome."""
+        assert item.config is not None
+        started = time.perf_counter()
+        try:
+            result, workers = self.print_transfer(item.photo, item.styles, item.config)
+        except ImpastoError as error:
+            return Outcome(item, error=str(error), seconds=time.perf_counter() - started)
+        return Outcome(item, result, None, time.perf_counter() - started, workers)
+
+    def print_transfer(self, photo: os.PathLike[str], styles: Sequence[os.PathLike[str]], config: TransferConfig,
+                       callback: ProgressCallback | None = None) -> tuple[Result, int]:
+        """A print-size transfer in this process, its blocks on the cluster's workers (as `impasto
+        transfer --address` runs it), the workers stopped after it; and their number.
+
+        Raises:
+            ImpastoError: as `transfer` does.
+        """
+        blocks = RayBlocks(self.ray, config, self.threads)
+        try:
+            blocks.make()
+            workers = blocks.workers(config.memory_budget)
+            return transfer(photo, list(styles), config, callback, workers=workers), workers.count
+        finally:
+            blocks.shutdown()
 
     def _outcome(self, item: Item, ref: Any) -> Outcome:
         try:
@@ -565,6 +603,15 @@ class RayBlocks:
         self.owner[index] = actor
         if self.content:
             actor.content_targets.remote(index, self.grid[index], self.content[index])
+
+
+def print_size(photo: os.PathLike[str], config: TransferConfig) -> bool:
+    """Whether a transfer of `photo` with `config` has its finest level in blocks (planned in this
+    process): a print-size job, which runs with `Pool.print_transfer`."""
+    try:
+        return plan_transfer(photo, config).levels[-1].block is not None
+    except ImpastoError:  # an unreadable photo, a size that cannot fit: its task says so
+        return False
 
 
 def _pixels(block: Block) -> int:

@@ -3,8 +3,9 @@
 A tiled level's blocks are independent within each of its two passes, so W workers compute them at
 once (`impasto.cluster.RayBlocks`), the driver keeping the image and L-BFGS and adding the blocks'
 results in block order. For each level that runs in blocks on the driver, `spread_level` weighs that
-against the same level on the workers, in blocks that give each worker at least two (so that their
-loads balance), within each worker's memory budget:
+against the same level on the workers, in the block side of `SPREAD_SIDES` predicted fastest there
+(smaller blocks balance the workers' loads better, larger ones have less halo), within each worker's
+memory budget:
 
 - a step's time: the most loaded worker's crop pixels (blocks dealt out largest first, `deal`)
   at the workers' measured rate, x `BLOCK_STEP_COST`; plus the bytes moved through the driver's

@@ -1,7 +1,8 @@
 """One print over a Ray cluster (tests/cluster/conftest.py's, two CPUs): the blocks of a tiled level on
 two workers of one thread each give the loss and gradient of one process, a short run gives its
 image, and a worker killed in the middle of a step has its blocks redone by the other, with the same
-image. The driver runs in a process of its own (tests/cluster/print_driver.py)."""
+image (the driver in a process of its own: tests/cluster/print_driver.py); a batch's print-size item
+runs on the workers too."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from impasto.images import EXAMPLES
 
 from .conftest import Cluster
 
@@ -40,3 +43,16 @@ def test_a_run_on_the_workers_gives_the_image_of_one_process(figures) -> None:
 def test_a_worker_killed_in_a_step_has_its_blocks_redone_with_the_same_image(figures) -> None:
     assert figures["killed"] == 1 and figures["left"] == 1
     assert figures["steps"] == 6 and figures["killed_run"] < 0.5 / 255
+
+
+def test_a_batchs_print_size_item_runs_on_the_workers(ray_cluster: Cluster, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    batch = subprocess.run(
+        [sys.executable, "-m", "impasto", "batch", str(EXAMPLES / "tubingen.jpg"), "--style",
+         str(EXAMPLES / "starry_night.jpg"), "-o", str(out), "--size", "64", "--tile-size", "32", "--iterations", "3",
+         "--seed", "0", "--precision", "fp32", "--address", ray_cluster.address, "-q"],
+        capture_output=True, text=True, env=ray_cluster.env, timeout=600)
+    assert batch.returncode == 0, batch.stderr
+    (entry,) = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert entry["status"] == "done" and entry["workers"] == 2  # its finest level in blocks: on the 2 workers
+    assert (out / entry["output"]).is_file()
