@@ -333,7 +333,11 @@ class BlockWorker:
         return os.getpid(), PROBES_PER_PIXEL * cpu_probe_seconds(self.dtype, self.threads)
 
     def start(self, work: Blockwise) -> None:
-        """A new level: its fixed part; the last level's blocks are dropped."""
+        """A new level: its fixed part (the masks' guides moved to this worker's device); the last
+        level's blocks are dropped."""
+        for group in work.style_targets:
+            for target in group.values():
+                target.guide = None if target.guide is None else target.guide.to(self.device)
         self.work, self.targets, self.crops = work, {}, {}
 
     def norms(self, norms: dict[str, float]) -> None:
@@ -470,7 +474,7 @@ class RayBlocks:
             actor.start.remote(work_ref)
         if content is None:
             return []
-        self.content = [self.ray.put(block.crop(content).contiguous()) for block in self.grid]
+        self.content = [self.ray.put(_sent(block.crop(content))) for block in self.grid]
         return list(self._in_order(lambda index, actor: actor.content_targets.remote(
             index, self.grid[index], self.content[index]), lambda: None))
 
@@ -481,7 +485,7 @@ class RayBlocks:
 
         def submit(index: int, actor: Any) -> Any:
             self.fresh[index] = actor
-            return actor.statistics.remote(index, self.grid[index], self.grid[index].crop(image).contiguous(), terms)
+            return actor.statistics.remote(index, self.grid[index], _sent(self.grid[index].crop(image)), terms)
 
         for index, (sums, content, tv, took) in enumerate(self._in_order(submit, told)):
             self.busy[self.owner[index]] = self.busy.get(self.owner[index], 0.0) + took
@@ -490,12 +494,13 @@ class RayBlocks:
     def gradients(self, image: torch.Tensor, grid: Sequence[Block], slopes: Slopes,
                   told: Callable[[], None]) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         self._send_norms()
-        slopes_ref = self.ray.put(slopes)
+        slopes_ref = self.ray.put([{name: [None if s is None else s.cpu() for s in parts]
+                                    for name, parts in group.items()} for group in slopes])
         seconds: dict[Any, float] = {}
         pixels: dict[Any, int] = {}
 
         def submit(index: int, actor: Any) -> Any:
-            crop = None if self.fresh.pop(index, None) is actor else self.grid[index].crop(image).contiguous()
+            crop = None if self.fresh.pop(index, None) is actor else _sent(self.grid[index].crop(image))
             return actor.gradient.remote(index, self.grid[index], slopes_ref, crop)
 
         for index, (grad, content, tv, took) in enumerate(self._in_order(submit, told)):
@@ -612,6 +617,12 @@ def print_size(photo: os.PathLike[str], config: TransferConfig) -> bool:
         return plan_transfer(photo, config).levels[-1].block is not None
     except ImpastoError:  # an unreadable photo, a size that cannot fit: its task says so
         return False
+
+
+def _sent(crop: torch.Tensor) -> torch.Tensor:
+    """A crop as it is sent to a worker: a copy of its own on the CPU (a view would pickle the whole
+    image's storage)."""
+    return crop.clone(memory_format=torch.contiguous_format).cpu()
 
 
 def _pixels(block: Block) -> int:
