@@ -52,7 +52,7 @@ def test_a_level_stays_on_the_driver_where_a_worker_cannot_hold_its_blocks() -> 
 def test_a_slow_network_keeps_a_level_on_the_driver() -> None:
     level, config = _level(2048)
     assert spread_level(level, config, CPU, Workers(4, RATE, 4 * GiB, None)).workers == 4
-    assert spread_level(level, config, CPU, Workers(4, RATE, 4 * GiB, 1e5)) == level  # 100 kB/s
+    assert spread_level(level, config, CPU, Workers(4, RATE, 4 * GiB, 1.0)) == level  # a byte a second
 
 
 @pytest.mark.parametrize(("speedups", "expected"), [
