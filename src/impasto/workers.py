@@ -24,9 +24,10 @@ A level is kept on the driver where it runs whole or where the workers would not
 `--tile-size`, every level in blocks goes to the workers, in the blocks asked for, where they fit.
 
 **Steps for the speed** (`more_steps`): with W workers the finest levels' steps are multiplied by
-the predicted speed-up, at most `MAX_STEP_FACTOR` (where sharpness stopped improving,
-benchmarks/RESULTS.md "One print over many machines"), so a large print is sharper in about the time
-one machine takes.
+the predicted speed-up, at most `MAX_STEP_FACTOR`, so a large print gets more steps where it is
+soft close up in about the time one machine takes. The cap is not yet chosen from a measurement of
+sharpness (`benchmarks/print_steps.py` measures it; it did not finish on the loaded machine of
+issue 34's session): 4x is a hand-picked cap, the steps the schedule gives the level two sizes coarser.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ CALL_SECONDS = 0.004
 GAIN = 1.1
 """A level goes to the workers only if they are predicted this much faster than the driver alone."""
 MAX_STEP_FACTOR = 4
-"""The most the finest levels' steps are multiplied by with workers (benchmarks/RESULTS.md)."""
+"""The most the finest levels' steps are multiplied by with workers (not yet measured: see above)."""
 SPREAD_SIDES = (1024, 768, 512, 384, 256)
 """px: the block sides a spread level is tried in."""
 
