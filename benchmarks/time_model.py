@@ -33,7 +33,7 @@ def measure(size: int, iterations: int, block: int | None) -> dict[str, float]:
     height, width = image.shape[-2:]
     margin = halo([*config.content_layers, *config.style_layers])
     crop_pixels = width * height if block is None else \
-        sum(memory._crops(height, block, margin)) * sum(memory._crops(width, block, margin))
+        sum(memory.crop_lengths(height, block, margin)) * sum(memory.crop_lengths(width, block, margin))
     runtime = memory.resolve_runtime(config, network_held=True)
     probe = memory.cpu_probe_seconds(runtime.dtype, torch.get_num_threads())
     return {"width": width, "height": height, "crop_pixels": crop_pixels, "seconds": seconds, "probe": probe,

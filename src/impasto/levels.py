@@ -12,6 +12,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +27,21 @@ from .objective import Objective, StyleImage
 from .optimize import Optimized, Progress, ProgressCallback, optimize
 from .tiled import ALIGN, TiledObjective
 from .vgg import VGG19, load_vgg19, min_input_side
+from .workers import Workers, more_steps, spread_level
 
-__all__ = ["Level", "plan_levels", "run_levels"]
+__all__ = ["Checkpoint", "Level", "plan_levels", "run_levels"]
+
+
+class Checkpoint(Protocol):
+    """Where a run keeps its finished levels, to start after them when it is run again (`resume.py`)."""
+
+    def finished(self) -> tuple[int, torch.Tensor, int] | None:
+        """The levels finished, the last one's image (1, 3, H, W) and the steps taken; None: none."""
+        ...
+
+    def save(self, levels: int, image: torch.Tensor, steps: int) -> None:
+        """Keep `image`, the result of the first `levels` levels, which took `steps` steps."""
+        ...
 
 
 @dataclass
@@ -55,6 +69,8 @@ def run_levels(
     callback: ProgressCallback | None,
     start_image: torch.Tensor | None = None,
     terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+    workers: Workers | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Optimized:
     """Minimise the objective level by level of the coarse-to-fine schedule, on `runtime`'s device
     and within its budget: at each, `level(side)` gives the images at that longest side, and the
@@ -62,19 +78,29 @@ def run_levels(
     config's init). `shape(side)` is the level's (height, width), for the plan: known without making
     the level's images. Returns the last level's image, on the CPU, and the iterations taken in all.
 
+    `workers`: the levels the planner spreads over them compute their blocks there (`workers.py`).
+    `checkpoint`: each finished level is saved there, and a run that has finished levels there
+    starts after the last of them.
+
     Raises:
         OptimizationError: with the last good image (finished as a level's are) and its step.
     """
     content_layers = list(config.content_layers) if config.alpha > 0 else []
     style_layers = list(config.style_layers) if config.beta > 0 else []
-    stages, plan = plan_levels(config, runtime, shape)
+    stages, plan = plan_levels(config, runtime, shape, workers)
     device = runtime.device
     prepare_device(device)
     vgg = load_vgg19(config.weights, config.pooling, device, config.padding, runtime.dtype)
     image: torch.Tensor | None = None
     relay: _Relay | None = None
     steps_before, taken, elapsed_before, start = 0, 0, 0.0, time.perf_counter()
+    finished = None if checkpoint is None else checkpoint.finished()
+    if finished is not None:  # the levels before `done` are in the checkpoint
+        done_levels, image, taken = finished
+        image, steps_before = image.to(device), sum(count for _, count in stages[:done_levels])
     for index, ((side, iterations), planned) in enumerate(zip(stages, plan.levels, strict=True)):
+        if finished is not None and index < finished[0]:
+            continue
         current = level(side)
         _check_sizes(current, content_layers, style_layers)
         if image is None and start_image is not None:
@@ -89,7 +115,8 @@ def run_levels(
                 callback, config, plan, index, steps_before + done, elapsed_before, current.finish, image,
                 None if relay is None else relay.last)
             try:
-                objective = _objective(vgg, current, _level_config(config, index, len(stages)), planned, relay, terms)
+                objective = _objective(vgg, current, _level_config(config, index, len(stages)), planned, relay, terms,
+                                       workers)
                 current = current.targets_taken()
                 image, steps = optimize(objective, image, iterations - done,
                                         config.replace(history_size=planned.history), relay,
@@ -110,20 +137,36 @@ def run_levels(
             elapsed_before = time.perf_counter() - start
         steps_before += iterations
         elapsed_before = time.perf_counter() - start
+        if checkpoint is not None and index + 1 < len(stages):
+            checkpoint.save(index + 1, image, taken)
     assert image is not None
     return Optimized(current.finish(image).cpu(), taken)
 
 
 def plan_levels(
-    config: TransferConfig, runtime: Runtime, shape: Callable[[int], tuple[int, int]]
+    config: TransferConfig, runtime: Runtime, shape: Callable[[int], tuple[int, int]], workers: Workers | None = None,
 ) -> tuple[list[tuple[int, int]], Plan]:
     """The run's schedule, (longest side, iterations) per level, and its plan: each level whole or in
-    blocks, within `runtime`'s budget."""
+    blocks, within `runtime`'s budget, and with `workers`, the tiled levels they are faster at on
+    them, with more steps where `workers.more_steps` (see `workers.py`)."""
     content_layers = list(config.content_layers) if config.alpha > 0 else []
     style_layers = list(config.style_layers) if config.beta > 0 else []
     stages = _schedule(config, shape, [*content_layers, *style_layers])
-    shapes = [(shape(side)[1], shape(side)[0], count) for side, count in stages]
-    return stages, plan_run(config, shapes, runtime)
+
+    def plan(stages: list[tuple[int, int]]) -> Plan:
+        driver = plan_run(config, [(shape(side)[1], shape(side)[0], count) for side, count in stages], runtime)
+        if workers is None:
+            return driver
+        return Plan(tuple(spread_level(level, config, runtime, workers) for level in driver.levels), runtime)
+
+    planned = plan(stages)
+    if workers is not None and workers.more_steps:
+        alone = plan_run(config, [(level.width, level.height, level.iterations) for level in planned.levels], runtime)
+        more = more_steps(stages, [one.seconds / spread.seconds if spread.workers else 1.0
+                                   for one, spread in zip(alone.levels, planned.levels, strict=True)])
+        if more != stages:
+            stages, planned = more, plan(more)
+    return stages, planned
 
 
 def _objective(
@@ -133,14 +176,16 @@ def _objective(
     planned: LevelPlan,
     relay: _Relay | None,
     terms: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    workers: Workers | None,
 ) -> Objective:
-    """The level's objective, whole or in the plan's blocks (`relay` hears of each block), with the
-    extra `terms` on the pixels."""
+    """The level's objective, whole or in the plan's blocks (`relay` hears of each block), computed
+    by `workers` where the plan spreads the level, with the extra `terms` on the pixels."""
     if planned.block is None:
         return Objective(vgg, current.content, current.styles, config, current.shape, terms)
     on_block = None if relay is None else relay.on_block
+    evaluator = workers.evaluator if workers is not None and planned.workers else None
     return TiledObjective(vgg, current.content, current.styles, config, current.shape, planned.block, on_block,
-                          terms)
+                          terms, evaluator)
 
 
 def _level_config(config: TransferConfig, index: int, levels: int) -> TransferConfig:
@@ -189,6 +234,7 @@ class _Relay:
         self.last = None if previous is None else dataclasses.replace(previous, image=image, level=index + 1)
         # The plan's predicted times weigh the levels (and blocks cost more per pixel) in the ETA.
         self.costs = [level.seconds for level in plan.levels]
+        self.total = sum(level.iterations for level in plan.levels)
         planned = plan.levels[index]
         self.level_steps_before = steps_before - sum(level.iterations for level in plan.levels[:index])
         self.per_step = self.costs[index] / max(planned.iterations, 1)
@@ -199,7 +245,7 @@ class _Relay:
 
     def __call__(self, event: Progress) -> bool | None:
         relayed = dataclasses.replace(
-            event, step=self.steps_before + event.step, total=self.config.iterations,
+            event, step=self.steps_before + event.step, total=self.total,
             elapsed=self.elapsed_before + event.elapsed, image=self.finish(event.image), level=self.index + 1,
             levels=len(self.plan.levels), work=self._work(event.step))
         self.last = dataclasses.replace(relayed, image=self.image)

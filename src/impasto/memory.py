@@ -108,6 +108,7 @@ __all__ = [
     "Plan",
     "available_bytes",
     "cpu_probe_seconds",
+    "crop_lengths",
     "format_bytes",
     "host_bytes",
     "largest_planned_side",
@@ -116,6 +117,7 @@ __all__ = [
     "plan_run",
     "process_bytes",
     "resolve_runtime",
+    "seconds_per_pixel",
 ]
 
 FIXED_BYTES = 120 * 2**20
@@ -268,12 +270,20 @@ class LevelPlan:
     host_bytes: int = 0
     """Memory L-BFGS's history and vectors take in the host's memory, where the plan puts them there
     (a GPU's level that keeps its full history that way); 0: they are on the device."""
+    workers: int = 0
+    """Workers that compute the blocks (`workers.spread_level`); 0: the driver computes them."""
+    worker_bytes: int = 0
+    """Predicted peak memory of each worker."""
+    moved_bytes: int = 0
+    """Bytes a step moves between the driver and the workers."""
 
     def describe(self) -> str:
         layout = "whole" if self.block is None else f"{self.blocks} blocks of {self.block} px"
         where = f" in host memory ({format_bytes(self.host_bytes)})" if self.host_bytes else ""
-        return (f"{self.width}x{self.height}, {self.iterations} iterations, {layout}, history {self.history}{where}, "
-                f"peak {format_bytes(self.peak_bytes)}, about {_clock(self.seconds)}")
+        spread = (f" on {self.workers} workers (each {format_bytes(self.worker_bytes)}, "
+                  f"{format_bytes(self.moved_bytes)} moved a step)") if self.workers else ""
+        return (f"{self.width}x{self.height}, {self.iterations} iterations, {layout}{spread}, history {self.history}"
+                f"{where}, peak {format_bytes(self.peak_bytes)}, about {_clock(self.seconds)}")
 
 
 @dataclass(frozen=True)
@@ -334,7 +344,7 @@ def plan_level(
                          rate * pixels * (iterations + 1), on_host(history) if host else 0)
 
     def tiled(history: int, host: bool, side: int) -> LevelPlan:
-        rows, columns = _crops(height, side, margin), _crops(width, side, margin)
+        rows, columns = crop_lengths(height, side, margin), crop_lengths(width, side, margin)
         crop = CROP_BYTES[precision] * max(rows) * max(columns)
         image = IMAGE_BYTES[precision]
         kept = image - OPTIMISER_BYTES if host else image + HISTORY_BYTES * history
@@ -403,7 +413,7 @@ def plan_run(config: TransferConfig, shapes: Sequence[tuple[int, int, int]], run
     return Plan(tuple(levels), runtime)
 
 
-def _crops(length: int, size: int, margin: int) -> list[int]:
+def crop_lengths(length: int, size: int, margin: int) -> list[int]:
     """The lengths of the blocks' crops along one side of `length` px."""
     cuts = edges(length, size)
     return [min(length, end + margin) - max(0, start - margin) for start, end in zip(cuts, cuts[1:], strict=False)]

@@ -8,8 +8,10 @@ With `levels.py`, this is the only module that knows the order of the steps.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -24,7 +26,9 @@ from .levels import Level, plan_levels, run_levels
 from .memory import Plan, resolve_runtime
 from .objective import StyleImage
 from .optimize import ProgressCallback
+from .resume import WorkDir
 from .vgg import LAYERS
+from .workers import Workers
 
 __all__ = [
     "Result",
@@ -102,18 +106,25 @@ def transfer(
     *,
     init: torch.Tensor | None = None,
     terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+    workers: Workers | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
 ) -> Result:
     """Like `stylize`, returning the image as a tensor together with the settings used.
 
     `init`, (1, 3, H, W) in [0, 1], replaces `config.init` as the start (resized to the first
     level); `terms` are added to the objective at every level (see `Objective`). impasto.video
     starts each frame from the previous one, warped, and adds its temporal loss this way.
+    `workers` compute the blocks of the levels the planner spreads over them (`impasto.cluster`).
+    `work_dir` keeps each finished level: run again with the same folder, inputs and settings (the
+    seed may be left out), a run starts after the last level it finished.
     """
     styles = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
     blend = _blend_weights(config, len(styles))
     scales = _per_style(config.style_scales(len(styles)), len(styles), "style_scale")
     layer_sets = _scale_layers(config, len(styles))
-    config = config.with_seed()
+    checkpoint = None if work_dir is None else WorkDir(work_dir, config, {"content": _identity(content),
+                                                                          "styles": [_identity(s) for s in styles]})
+    config = config.with_seed() if checkpoint is None else checkpoint.config
     photo = load_image(content, config.max_pixels, "content")
     paintings = [load_image(s, config.max_pixels, "style") for s in styles]
     masks = _load_masks(config, len(styles), photo.size)
@@ -139,21 +150,32 @@ def transfer(
             current.finish = functools.partial(restore_chroma, content=content_t)
         return current
 
-    reached = run_levels(config, runtime, level, lambda side: _shape_of(photo.size, side), callback, init, terms)
+    reached = run_levels(config, runtime, level, lambda side: _shape_of(photo.size, side), callback, init, terms,
+                         workers, checkpoint)
     return Result(reached.image, config, reached.steps)
 
 
-def plan_transfer(content: ImageSource, config: TransferConfig, held: int | None = None) -> Plan:
-    """How `transfer(content, ..., config)` would run, level by level, within its memory budget,
-    without running it (the images are only measured). `held`: what the process will hold when the
-    run starts, the network aside (default: what it holds now; see `memory.resolve_runtime`).
+def plan_transfer(content: ImageSource, config: TransferConfig, held: int | None = None,
+                  workers: Workers | None = None) -> Plan:
+    """How `transfer(content, ..., config)` would run, level by level, within its memory budget
+    (and on `workers`), without running it (the images are only measured). `held`: what the process
+    will hold when the run starts, the network aside (default: what it holds now; see
+    `memory.resolve_runtime`).
 
     Raises:
         ConfigError: the output does not fit in the budget; the message names the largest size that does.
     """
     photo = load_image(content, config.max_pixels, "content")
     runtime = resolve_runtime(config, network_held=False, held=held)
-    return plan_levels(config, runtime, lambda side: _shape_of(photo.size, side))[1]
+    return plan_levels(config, runtime, lambda side: _shape_of(photo.size, side), workers)[1]
+
+
+def _identity(source: ImageSource) -> Any:
+    """What a work dir records of an input: a file's resolved path and size; other sources by their type."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source).resolve()
+        return [str(path), path.stat().st_size if path.is_file() else None]
+    return type(source).__name__
 
 
 def reconstruct_content(

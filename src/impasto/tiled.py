@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -45,7 +46,21 @@ from .losses import at_least_float32, content_loss, gaussian_w2, gram_matrix, st
 from .objective import LayerStatistics, LossTerms, Objective, StyleImage, _StyleTarget
 from .vgg import LAYERS, VGG19
 
-__all__ = ["ALIGN", "Block", "TiledObjective", "blocks", "check_tileable", "edges", "halo", "stride"]
+__all__ = [
+    "ALIGN",
+    "Block",
+    "BlockEvaluator",
+    "Blockwise",
+    "LocalBlocks",
+    "Slopes",
+    "Sums",
+    "TiledObjective",
+    "blocks",
+    "check_tileable",
+    "edges",
+    "halo",
+    "stride",
+]
 
 ALIGN = 16
 """px: block edges and halos are multiples of this, the stride of the deepest pooling used (pool4)."""
@@ -139,10 +154,167 @@ def blocks(shape: tuple[int, int], size: int, margin: int) -> list[Block]:
     ]
 
 
+class Blockwise:
+    """What computing a block takes besides the network, its crop and its content targets: the
+    weights, the layers, the style targets (a few MB) and the content norms, and nothing image-sized
+    but the masks' guides. It pickles: a worker of `impasto.cluster` is sent it once a level.
+
+    `values`: the whole image's number of values (TV's 'relative' divisor)."""
+
+    def __init__(self, objective: Objective, values: int) -> None:
+        self.content_layers = objective.content_layers
+        self.content_norms: dict[str, float] = {}
+        self.style_targets = objective.style_targets
+        self.layers = objective.layers
+        self.style_layers = sorted({name for group in self.style_targets for name in group})
+        self.content_weight, self.style_weight = objective.content_weight, objective.style_weight
+        self.tv_weight, self.relative, self.values = objective.tv_weight, objective.relative, values
+
+    def content_targets(self, vgg: VGG19, crop: torch.Tensor, block: Block) -> dict[str, torch.Tensor]:
+        """The content image's responses at the positions `block` owns, from its `crop`, in the
+        network's precision."""
+        with torch.no_grad():
+            return {name: f.clone() for name, f in _features(vgg, crop, block, list(self.content_layers)).items()}
+
+    def norm_parts(self, targets: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The block's share of each content layer's norm (its targets' 0.5 sum of squares)."""
+        return {name: 0.5 * at_least_float32(target).pow(2).sum().item() for name, target in targets.items()}
+
+    def statistics(
+        self, vgg: VGG19, crop: torch.Tensor, block: Block, targets: dict[str, torch.Tensor] | None
+    ) -> tuple[list[dict[str, list[torch.Tensor]]], torch.Tensor, torch.Tensor]:
+        """Pass 1 for one block: its share of each style target's statistics (float64), and, given
+        the block's content `targets` (an evaluation without gradients), its unweighted content and
+        TV terms (else zeros)."""
+        layers = self.style_layers if targets is None else self.layers
+        zero = torch.zeros((), dtype=torch.float64, device=crop.device)
+        with torch.no_grad():
+            features = _features(vgg, crop, block, layers)
+            sums = [{name: [part.double() for part in _block_sums(target, features[name], block, name)]
+                     for name, target in group.items()} for group in self.style_targets]
+            if targets is None:
+                return sums, zero, zero
+            return sums, self.content(features, block, targets).double(), self.tv(crop, block).double()
+
+    def gradient(
+        self, vgg: VGG19, crop: torch.Tensor, block: Block, slopes: list[dict[str, list[torch.Tensor | None]]],
+        targets: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pass 2 for one block: the gradient of the loss with respect to its `crop`'s pixels, the
+        style statistics' `slopes` held fixed, and its unweighted content and TV terms (float64)."""
+        crop = crop.detach().requires_grad_(True)
+        with torch.enable_grad():
+            features = _features(vgg, crop, block, self.layers)
+            block_content = self.content(features, block, targets)
+            block_tv = self.tv(crop, block)
+            surrogate = self.content_weight * block_content + self.tv_weight * block_tv
+            for group, group_slopes in zip(self.style_targets, slopes, strict=True):
+                for name, target in group.items():
+                    parts = _block_sums(target, features[name], block, name)
+                    for slope, part in zip(group_slopes[name], parts, strict=True):
+                        if slope is not None:
+                            surrogate = surrogate + self.style_weight * (slope.to(part.dtype) * part).sum()
+            surrogate.backward()
+        assert crop.grad is not None
+        return crop.grad, block_content.detach().double(), block_tv.detach().double()
+
+    def content(
+        self, features: dict[str, torch.Tensor], block: Block, targets: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """The block's share of the (unweighted) content loss."""
+        total = torch.zeros((), device=next(iter(features.values())).device if features else None)
+        for name, target in targets.items():
+            weight = self.content_layers[name]
+            total = total + weight * content_loss(features[name], at_least_float32(target)) / self.content_norms[name]
+        return total
+
+    def tv(self, crop: torch.Tensor, block: Block) -> torch.Tensor:
+        """The block's share of the (unweighted) TV loss, from its `crop`: the differences from each
+        pixel it owns to its right and lower neighbours (the crop holds them: its halo is at least 16 px)."""
+        if self.tv_weight == 0:
+            return torch.zeros((), device=crop.device)
+        top, left = block.crop_top, block.crop_left
+        height, width = crop.shape[-2:]
+        rows = slice(block.top - top, block.bottom - top)
+        columns = slice(block.left - left, block.right - left)
+        down = crop[..., block.top - top: min(block.bottom - top + 1, height), columns]
+        across = crop[..., rows, block.left - left: min(block.right - left + 1, width)]
+        tv = (across[..., 1:] - across[..., :-1]).pow(2).sum() + (down[..., 1:, :] - down[..., :-1, :]).pow(2).sum()
+        return tv / (self.values if self.relative else 1)
+
+
+Sums = list[dict[str, list[torch.Tensor]]]
+"""A block's share of each style group's statistics, by layer (see `_block_sums`), in float64."""
+Slopes = list[dict[str, list[torch.Tensor | None]]]
+"""The loss's slope with respect to each statistic of `Sums` (None: a statistic it does not use)."""
+Told = Callable[[], None]
+"""Called as each block's result is taken (it may raise `Interrupted`)."""
+
+
+class BlockEvaluator(Protocol):
+    """Where a tiled level's blocks are computed: in this process (`LocalBlocks`), or on workers
+    (`impasto.cluster.RayBlocks`). Each method yields its blocks' results in block order, whatever
+    order they were computed in, so that the objective adds them up as one process would."""
+
+    def start(self, work: Blockwise, grid: Sequence[Block], content: torch.Tensor | None) -> list[dict[str, float]]:
+        """A new level: hold `work` and the content targets of `grid`'s blocks, made from `content`
+        (1, 3, H, W) (none if None); returns each block's share of the content norms, in block
+        order. `work.content_norms` is set from them before the first evaluation."""
+        ...
+
+    def statistics(self, image: torch.Tensor, grid: Sequence[Block], terms: bool,
+                   told: Told) -> Iterator[tuple[Sums, torch.Tensor, torch.Tensor]]:
+        """Pass 1 over `image`'s blocks (`Blockwise.statistics`; with `terms`, their content and TV)."""
+        ...
+
+    def gradients(self, image: torch.Tensor, grid: Sequence[Block], slopes: Slopes,
+                  told: Told) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Pass 2 over `image`'s blocks, after `statistics` on the same image (`Blockwise.gradient`)."""
+        ...
+
+
+class LocalBlocks:
+    """The blocks computed one after another in this process, with `vgg`."""
+
+    def __init__(self, vgg: VGG19) -> None:
+        self.vgg = vgg
+        self.work: Blockwise | None = None
+        self.targets: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+        """The content targets of each block, by its top left corner."""
+
+    def start(self, work: Blockwise, grid: Sequence[Block], content: torch.Tensor | None) -> list[dict[str, float]]:
+        self.work, self.targets = work, {}
+        if content is None or not work.content_layers:
+            return []
+        self.targets = {(block.top, block.left): work.content_targets(self.vgg, block.crop(content), block)
+                        for block in grid}
+        return [work.norm_parts(targets) for targets in self.targets.values()]
+
+    def statistics(self, image: torch.Tensor, grid: Sequence[Block], terms: bool,
+                   told: Told) -> Iterator[tuple[Sums, torch.Tensor, torch.Tensor]]:
+        assert self.work is not None
+        for block in grid:
+            told()
+            yield self.work.statistics(self.vgg, block.crop(image), block, self._targets(block) if terms else None)
+
+    def gradients(self, image: torch.Tensor, grid: Sequence[Block], slopes: Slopes,
+                  told: Told) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        assert self.work is not None
+        for block in grid:
+            told()
+            yield self.work.gradient(self.vgg, block.crop(image), block, slopes, self._targets(block))
+
+    def _targets(self, block: Block) -> dict[str, torch.Tensor]:
+        return self.targets[block.top, block.left] if self.targets else {}
+
+
 class TiledObjective(Objective):
     """`Objective` computed block by block: the same targets, loss and pixel gradient, in the memory
     of one block's activations. The arguments are `Objective`'s, and `block`, the blocks' side in px
-    (rounded up to a multiple of `ALIGN`); `on_block` is told before each block is computed."""
+    (rounded up to a multiple of `ALIGN`); `on_block` is told before each block is computed (as each
+    block's result is taken, where `evaluator` computes them elsewhere: by default `LocalBlocks`,
+    in this process). The content targets are the evaluator's: this process holds them only where
+    it computes the blocks."""
 
     def __init__(
         self,
@@ -154,45 +326,39 @@ class TiledObjective(Objective):
         block: int,
         on_block: BlockCallback | None = None,
         terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+        evaluator: BlockEvaluator | None = None,
     ) -> None:
         self.block = ALIGN * math.ceil(max(block, ALIGN) / ALIGN)
         self.on_block = on_block
+        self.evaluator = LocalBlocks(vgg) if evaluator is None else evaluator
         used = [*(config.content_layers if config.alpha > 0 else ()),
                 *(config.style_layers if config.beta > 0 and styles else ())]
         check_tileable(used)
         self.margin = halo(used) if used else ALIGN  # TV alone needs one pixel past the block
         super().__init__(vgg, content, styles, config, image_shape, terms)
+        self.work = Blockwise(self, 3 * image_shape[0] * image_shape[1])
+        parts = self.evaluator.start(self.work, blocks(image_shape, self.block, self.margin),
+                                     content if self.content_layers else None)
+        # Summed in block order, whatever computed the blocks.
+        self.work.content_norms = {name: sum(part[name] for part in parts) if self.relative else 1.0
+                                   for name in self.content_layers}
+        self.content_norms = self.work.content_norms
 
-    # Targets, block by block (the hooks of Objective.__init__).
+    # Targets: the style images' statistics, block by block; the content's are the evaluator's.
 
     def _blocks(self, image: torch.Tensor) -> list[Block]:
         return blocks((image.shape[-2], image.shape[-1]), self.block, self.margin)
 
-    def _owned_features(
-        self, image: torch.Tensor, layers: Sequence[str]
-    ) -> Iterator[tuple[Block, dict[str, torch.Tensor]]]:
-        for block in self._blocks(image):
-            yield block, self._block_features(image, block, layers)
-
     def _content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
-        # The responses of the content image, stitched from the blocks, in the network's precision.
-        targets: dict[str, torch.Tensor] = {}
-        for block, features in self._owned_features(content, list(self.content_layers)):
-            for name, f in features.items():
-                if name not in targets:
-                    height, width = (length // stride(name) for length in content.shape[-2:])
-                    targets[name] = f.new_empty((1, f.shape[1], height, width))
-                block.owned_of_image(targets[name], name).copy_(f)
-        return targets
-
-    def _content_norm(self, target: torch.Tensor) -> float:
-        return sum(0.5 * at_least_float32(rows).pow(2).sum().item() for rows in target.split(64, dim=2))
+        return {}  # made by the evaluator, for the blocks it computes (see __init__)
 
     def _statistics(self, image: torch.Tensor, layers: list[str]) -> dict[str, LayerStatistics]:
         # Sums over the blocks, in float64: G (1, C, C), sum f (C,), and the number of positions.
         dtype = at_least_float32(image).dtype
         sums: dict[str, list[torch.Tensor]] = {}
-        for _, features in self._owned_features(image, layers):
+        for block in self._blocks(image):
+            with torch.no_grad():
+                features = _features(self.vgg, block.crop(image), block, layers)
             for name, f in features.items():
                 f = at_least_float32(f)
                 parts = [gram_matrix(f).double(), f.sum((0, 2, 3)).double(), torch.tensor(float(f[0, 0].numel()))]
@@ -222,53 +388,36 @@ class TiledObjective(Objective):
         passes = (1 if self.style_targets else 0) + (1 if gradient else 0) or 1
         count = 0
 
-        def told(block_count: int) -> None:
+        def told() -> None:
             nonlocal count
             count += 1
-            if self.on_block is not None and self.on_block(count, block_count):
-                raise Interrupted(f"stopped at block {count} of {block_count}", None, 0)
+            if self.on_block is not None and self.on_block(count, passes * len(grid)):
+                raise Interrupted(f"stopped at block {count} of {passes * len(grid)}", None, 0)
 
-        # Pass 1: the style statistics of the whole image (and, without gradients, the other terms).
-        sums: list[dict[str, list[torch.Tensor]]] = [{} for _ in self.style_targets]
+        # Pass 1: the style statistics of the whole image (and, without gradients, the other terms),
+        # summed in block order.
+        sums: Sums = [{} for _ in self.style_targets]
         content = tv = torch.zeros((), dtype=torch.float64, device=image.device)
         if self.style_targets or not gradient:
-            layers = self.layers if not gradient else sorted({name for group in self.style_targets for name in group})
-            with torch.no_grad():
-                for block in grid:
-                    told(passes * len(grid))
-                    features = self._block_features(image, block, layers)
-                    for group, group_sums in zip(self.style_targets, sums, strict=True):
-                        for name, target in group.items():
-                            parts = [part.double() for part in _block_sums(target, features[name], block, name)]
-                            previous = group_sums.get(name)
-                            group_sums[name] = parts if previous is None else \
-                                [a + b for a, b in zip(previous, parts, strict=True)]
-                    if not gradient:
-                        content = content + self._content(features, block).double()
-                        tv = tv + self._tv(image, block, image.numel()).double()
+            for block_sums, block_content, block_tv in self.evaluator.statistics(image.detach(), grid, not gradient,
+                                                                                   told):
+                for group_sums, group_block in zip(sums, block_sums, strict=True):
+                    for name, parts in group_block.items():
+                        previous = group_sums.get(name)
+                        group_sums[name] = parts if previous is None else \
+                            [a + b.to(a.device) for a, b in zip(previous, parts, strict=True)]
+                content, tv = content + block_content.to(content.device), tv + block_tv.to(tv.device)
         style, slopes = self._style_and_slopes(sums)
 
-        # Pass 2: each block's share of the gradient, with the statistics' slopes held fixed.
+        # Pass 2: each block's share of the gradient, with the statistics' slopes held fixed, added
+        # into the image's in block order.
         if gradient:
             if image.grad is None:
                 image.grad = torch.zeros_like(image)
-            for block in grid:
-                told(passes * len(grid))
-                crop = block.crop(image).detach().requires_grad_(True)
-                features = self._block_features(crop, block, self.layers, cropped=True)
-                block_content = self._content(features, block)
-                block_tv = self._tv(crop, block, image.numel(), cropped=True)
-                surrogate = self.content_weight * block_content + self.tv_weight * block_tv
-                for group, group_slopes in zip(self.style_targets, slopes, strict=True):
-                    for name, target in group.items():
-                        parts = _block_sums(target, features[name], block, name)
-                        for slope, part in zip(group_slopes[name], parts, strict=True):
-                            if slope is not None:
-                                surrogate = surrogate + self.style_weight * (slope.to(part.dtype) * part).sum()
-                surrogate.backward()
-                assert crop.grad is not None
-                block.crop(image.grad).add_(crop.grad)
-                content, tv = content + block_content.detach().double(), tv + block_tv.detach().double()
+            for block, (crop_grad, block_content, block_tv) in zip(
+                    grid, self.evaluator.gradients(image.detach(), grid, slopes, told), strict=True):
+                block.crop(image.grad).add_(crop_grad.to(image.grad.device))
+                content, tv = content + block_content.to(content.device), tv + block_tv.to(tv.device)
         dtype = at_least_float32(image).dtype
         content, style, tv = ((weight * term).to(dtype) for weight, term in
                               ((self.content_weight, content), (self.style_weight, style), (self.tv_weight, tv)))
@@ -298,41 +447,7 @@ class TiledObjective(Objective):
         image.grad.add_(slope)
         return loss.detach()
 
-    def _block_features(
-        self, image: torch.Tensor, block: Block, layers: Sequence[str], cropped: bool = False
-    ) -> dict[str, torch.Tensor]:
-        """The responses at `layers` at the positions `block` owns, from its crop (`image` is the
-        whole image, or the crop itself if `cropped`)."""
-        if not layers:
-            return {}
-        features = self.vgg(image if cropped else block.crop(image), layers)
-        return {name: block.owned(f, name) for name, f in features.items()}
-
-    def _content(self, features: dict[str, torch.Tensor], block: Block) -> torch.Tensor:
-        """The block's share of the (unweighted) content loss."""
-        total = torch.zeros((), device=self.vgg.mean.device)
-        for name, weight in self.content_layers.items():
-            target = block.owned_of_image(self.content_targets[name], name)
-            total = total + weight * content_loss(features[name], at_least_float32(target)) / self.content_norms[name]
-        return total
-
-    def _tv(self, image: torch.Tensor, block: Block, values: int, cropped: bool = False) -> torch.Tensor:
-        """The block's share of the (unweighted) TV loss: the differences from each pixel it owns
-        to its right and lower neighbours; `values` is the whole image's number of values."""
-        if self.tv_weight == 0:
-            return torch.zeros((), device=image.device)
-        top, left = (block.crop_top, block.crop_left) if cropped else (0, 0)
-        height, width = image.shape[-2:]
-        rows = slice(block.top - top, block.bottom - top)
-        columns = slice(block.left - left, block.right - left)
-        down = image[..., block.top - top: min(block.bottom - top + 1, height), columns]
-        across = image[..., rows, block.left - left: min(block.right - left + 1, width)]
-        tv = (across[..., 1:] - across[..., :-1]).pow(2).sum() + (down[..., 1:, :] - down[..., :-1, :]).pow(2).sum()
-        return tv / (values if self.relative else 1)
-
-    def _style_and_slopes(
-        self, sums: list[dict[str, list[torch.Tensor]]]
-    ) -> tuple[torch.Tensor, list[dict[str, list[torch.Tensor | None]]]]:
+    def _style_and_slopes(self, sums: Sums) -> tuple[torch.Tensor, Slopes]:
         """The (unweighted) style loss from the image's statistics, and its slope with respect to each."""
         style = torch.zeros((), dtype=torch.float64, device=self.vgg.mean.device)
         leaves = [{name: [part.requires_grad_(True) for part in parts] for name, parts in group.items()}
@@ -343,8 +458,15 @@ class TiledObjective(Objective):
                     style = style + target.weight * _loss_of_sums(target, group_leaves[name]) / target.norm
             if style.requires_grad:
                 style.backward()
-        slopes = [{name: [part.grad for part in parts] for name, parts in group.items()} for group in leaves]
+        slopes: Slopes = [{name: [part.grad for part in parts] for name, parts in group.items()} for group in leaves]
         return style.detach(), slopes
+
+
+def _features(vgg: VGG19, crop: torch.Tensor, block: Block, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The responses at `layers` at the positions `block` owns, from its `crop`."""
+    if not layers:
+        return {}
+    return {name: block.owned(f, name) for name, f in vgg(crop, layers).items()}
 
 
 def _block_sums(target: _StyleTarget, feature: torch.Tensor, block: Block, layer: str) -> list[torch.Tensor]:

@@ -157,7 +157,8 @@ def _batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         assert outcome.result is not None
                         save_result(outcome.item, outcome.result)
                         status[outcome.item.output] = {"status": "done", "seed": outcome.result.config.seed,
-                                                       "seconds": round(outcome.seconds, 2)}
+                                                       "seconds": round(outcome.seconds, 2),
+                                                       **({"workers": outcome.workers} if outcome.workers else {})}
                         counts["done"] += 1
                     running = min(len(todo) - counts["done"] - counts["failed"], pool.slots)
                     bar.advance(f"done {counts['done']}, failed {counts['failed']}, running {running}")

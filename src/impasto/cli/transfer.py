@@ -45,6 +45,26 @@ def add_parser(commands: Any) -> None:
         help="bits per channel of the output; 16: a 16-bit PNG or TIFF (by its extension)",
     )
     print_file.add_argument("--dpi", type=int, metavar="N", help="resolution stored in the file (e.g. 300)")
+    print_file.add_argument(
+        "--work-dir", metavar="DIR", help="keep each finished level here: the same command run again starts after "
+        "the last one (after a lost process or machine)",
+    )
+    cluster = run.add_argument_group("cluster (Ray): the blocks of print-size levels on many workers")
+    cluster.add_argument(
+        "--address", metavar="auto|HOST:PORT",
+        help="the Ray cluster whose workers compute the blocks: auto (the one `ray start` began on this machine, "
+        "e.g. over its GPUs) or its head's HOST:PORT; needs impasto[ray] and, on a cluster with tokens, its token "
+        "(docs/batch.md)",
+    )
+    cluster.add_argument(
+        "--threads", type=int, default=1, metavar="N", help="CPU threads of each worker on CPU nodes (a GPU node: one "
+        "worker a GPU)",
+    )
+    cluster.add_argument("--workers", type=int, metavar="N", help="at most N workers (default: all the cluster holds)")
+    cluster.add_argument(
+        "--same-steps", action="store_true", help="keep the schedule's steps: do not spend the workers' speed on "
+        "more steps at the finest levels",
+    )
     run.set_defaults(handler=_transfer)
 
 
@@ -190,12 +210,35 @@ def _transfer(args: argparse.Namespace) -> int:
     init_file = [] if config.init in INIT_MODES else [config.init]
     output = check_output_path(args.output, [args.content, *args.styles, *init_file, *(config.masks or ())])
     check_bit_depth(output, args.bit_depth)
-    plan = plan_transfer(args.content, config)  # refuses a size that cannot fit, before any work
-    if args.dry_run:
-        print(plan.describe())
-        return 0
-    record = {"content": str(args.content), "styles": [str(s) for s in args.styles]}
-    return run_and_save(
-        args, config, output, record, lambda callback: transfer(args.content, args.styles, config, callback),
-        bit_depth=args.bit_depth, dpi=args.dpi,
-    )
+    if args.threads < 1 or (args.workers is not None and args.workers < 1):
+        raise ConfigError(f"--threads and --workers must be at least 1, got {args.threads}, {args.workers}")
+    blocks = None if args.address is None else _ray_blocks(args, config)
+    workers = None if blocks is None else blocks.workers(config.memory_budget, not args.same_steps)
+    try:
+        plan = plan_transfer(args.content, config, workers=workers)  # refuses a size that cannot fit, before any work
+        if args.dry_run:
+            print(plan.describe())
+            return 0
+        record = {"content": str(args.content), "styles": [str(s) for s in args.styles]}
+        return run_and_save(
+            args, config, output, record, lambda callback: transfer(
+                args.content, args.styles, config, callback, workers=workers, work_dir=args.work_dir),
+            bit_depth=args.bit_depth, dpi=args.dpi,
+        )
+    finally:
+        if blocks is not None:
+            blocks.shutdown()
+
+
+def _ray_blocks(args: argparse.Namespace, config: TransferConfig) -> Any:
+    """The cluster's workers (`impasto.cluster.RayBlocks`), made and probed unless only planning."""
+    try:
+        from ..cluster import RayBlocks, connect
+    except ModuleNotFoundError as error:
+        if error.name != "ray":
+            raise
+        raise ConfigError(f"--address needs {error.name}: pip install 'impasto[ray]'") from None
+    blocks = RayBlocks(connect(args.address), config, args.threads, args.workers)
+    if not args.dry_run:
+        blocks.make()
+    return blocks

@@ -2,7 +2,9 @@
 
 `LocalRunner` runs a job in the calling worker thread on one of this machine's devices (one slot per
 device). `RayRunner` (`impasto serve --ray ADDRESS`, needs impasto[ray]) runs it on a cluster (one
-slot per job the cluster can run at once): a still as one Ray task, a comparison's variants as one
+slot per job the cluster can run at once): a still as one Ray task (a print-size still, whose finest
+level runs in blocks, in the server's process with its blocks on the cluster's workers,
+`cluster.Pool.print_transfer`), a comparison's variants as one
 task each, all at once, and a clip as one task (its frames depend on each other). A task streams
 its progress events back (a Ray streaming generator) and asks a small actor whether to stop, so
 cancelling, previews, the event stream and the restart behaviour are those of the local backend; a
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..cluster import Ended, Pool, connect, prepare_worker, run_transfer
+from ..cluster import Ended, Pool, connect, prepare_worker, print_size, run_transfer
 from ..config import TransferConfig
 from ..errors import ImpastoError, Interrupted, OptimizationError
 from ..files import atomic_file
@@ -128,6 +130,8 @@ class RayRunner:
 
     def run(self, slot: str, content: Path, style: Path, config: TransferConfig,
             callback: ProgressCallback) -> Result:
+        if print_size(content, config):  # in this process, its blocks on the cluster's workers
+            return self.pool.print_transfer(content, [style], config, callback)[0]
         inputs = self.pool.inputs(config, content, [style])
         ended = self._follow(self.task, config, inputs, callback)
         if ended.error is not None:
