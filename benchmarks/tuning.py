@@ -61,7 +61,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     config = impasto.TransferConfig(size=args.size, seed=0, **dict(args.set))
     print(f"size {args.size}, settings changed: {dict(args.set) or 'none (the defaults)'}")
-    print("| photo | painting | style | content | edges | outlines | structure | texture | colour | recoloured | seconds |")
+    print("| photo | painting | style | content | edges | outlines | structure | texture | colour | recoloured "
+          "| seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     with open(args.out / "scores.jsonl", "w") as scores:
         for photo_name in args.photos:
