@@ -114,3 +114,20 @@ def test_serve_beyond_loopback_makes_up_a_token(tmp_path, monkeypatch) -> None:
     assert token is not None and len(token) >= 32
     _serve(build_parser().parse_args(["serve", "--data-dir", str(tmp_path)]))
     assert started["settings"].token is None, "on loopback, as before: no token unless given"
+
+
+@pytest.mark.parametrize("options", [["--trusted-proxy", "127.0.0.1", "--allowed-host", "studio.example.org"],
+                                     ["--trusted-proxy", "127.0.0.1"], ["--allowed-host", "studio.example.org"]])
+def test_serve_on_loopback_behind_a_proxy_or_under_a_name_makes_up_a_token(tmp_path, monkeypatch, options) -> None:
+    """A TLS proxy on the same host reaches a loopback server from the network: it needs a token too."""
+    started = {}
+    monkeypatch.setattr("impasto.web.server.serve", lambda settings: started.setdefault("settings", settings))
+    from impasto.cli import build_parser
+
+    _serve(build_parser().parse_args(["serve", "--data-dir", str(tmp_path), *options]))
+    settings = started["settings"]
+    assert settings.token is not None and len(settings.token) >= 32
+    client = idle_client(tmp_path / "data", peer="127.0.0.1", token=settings.token,
+                         trusted_proxies=settings.trusted_proxies, allowed_hosts=settings.allowed_hosts)
+    proxied = {"Host": "studio.example.org", "X-Forwarded-For": "203.0.113.5"}
+    assert client.get("/api/jobs", headers=proxied if settings.allowed_hosts else {}).status_code == 401

@@ -59,7 +59,8 @@ def add_parser(commands: Any) -> None:
     network = serve.add_argument_group("facing a network")
     network.add_argument(
         "--token",
-        help="require this token of every request (default beyond loopback: one made up and printed at start-up)",
+        help="require this token of every request (default beyond loopback, behind --trusted-proxy or with "
+        "--allowed-host: one made up and printed at start-up)",
     )
     network.add_argument(
         "--allowed-host",
@@ -96,7 +97,7 @@ def _serve(args: argparse.Namespace) -> int:
     given["allowed_hosts"] = tuple(given.get("allowed_hosts", ()))
     given["trusted_proxies"] = tuple(_proxy(address) for address in given.get("trusted_proxies", ()))
     settings = ServerSettings(**given)
-    if settings.token is None and not settings.loopback:  # beyond this machine: never without a token
+    if settings.token is None and settings.facing_network:  # beyond loopback or behind a proxy: never without one
         settings = dataclasses.replace(settings, token=secrets.token_urlsafe(24))
     for name in ("port", "max_upload_mb", "max_video_mb", "max_frames", "max_pixels", "max_queue", "max_iterations",
                  "memory_budget_mb", "rate_limit"):

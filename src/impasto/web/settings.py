@@ -47,7 +47,8 @@ class ServerSettings:
     device: str = "auto"
     """'auto' runs one worker on each CUDA GPU, or one on the CPU (or Apple GPU); or one named device."""
     token: str | None = None
-    """Required of every request when set (see web/guard.py); `impasto serve` makes one up beyond loopback."""
+    """Required of every request when set (see web/guard.py); `impasto serve` makes one up when the
+    server faces a network (`facing_network`)."""
     allowed_hosts: tuple[str, ...] = ()
     """Names the server answers to besides its IP addresses and localhost (against DNS rebinding)."""
     rate_limit: int = 30
@@ -70,3 +71,9 @@ class ServerSettings:
     def loopback(self) -> bool:
         """Whether the server listens on this machine only."""
         return self.host in ("localhost", "127.0.0.1", "::1")
+
+    @property
+    def facing_network(self) -> bool:
+        """Whether others can reach the server: it listens beyond loopback, or a proxy in front of it
+        (`trusted_proxies`) or a name of its own (`allowed_hosts`) lets them in. It then needs a token."""
+        return not self.loopback or bool(self.trusted_proxies) or bool(self.allowed_hosts)
