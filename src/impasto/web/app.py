@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +24,7 @@ from ..errors import ImpastoError
 from ..memory import available_bytes, process_bytes, resolve_runtime
 from .api import router
 from .guard import Guard
-from .jobs import JobManager
+from .jobs import JobManager, disk_full
 from .runners import LocalRunner, RayRunner, Runner
 from .settings import ServerSettings
 from .store import JobStore
@@ -36,7 +36,6 @@ log = logging.getLogger("impasto.web")
 STATIC = Path(__file__).resolve().parent / "static"
 FORM_MARGIN = 1 << 20
 """Bytes allowed in a job's request beyond its two files (the settings, the multipart framing)."""
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def worker_devices(name: str) -> list[torch.device]:
@@ -86,7 +85,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ImpastoError, _impasto_error)  # type: ignore[arg-type]
-    app.add_exception_handler(OSError, _os_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OSError, _disk_error)  # type: ignore[arg-type]
+    app.add_exception_handler(sqlite3.OperationalError, _disk_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
     largest = max(settings.max_upload_bytes, settings.max_video_bytes)  # the photo's part: an image or a clip
     app.add_middleware(BodyLimit, max_bytes=largest + settings.max_upload_bytes + FORM_MARGIN)
@@ -144,10 +144,10 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-async def _os_error(request: Request, error: OSError) -> JSONResponse:
-    """A full disk (an upload or a job's files being written) is the server's state, not a bug."""
-    if error.errno in DISK_FULL:
-        log.warning("%s %s: the disk is full (%s)", request.method, request.url.path, error.strerror)
+async def _disk_error(request: Request, error: OSError | sqlite3.OperationalError) -> JSONResponse:
+    """A full disk (an upload, a job's files or its row being written) is the server's state, not a bug."""
+    if disk_full(error):
+        log.warning("%s %s: the disk is full (%s)", request.method, request.url.path, error)
         return JSONResponse({"detail": "the server's disk is full: try again once space is freed"}, status_code=507)
     return await _unexpected_error(request, error)
 
