@@ -72,11 +72,13 @@ def run_budget_mb(megabytes: float) -> float:
     return (process_bytes(torch.device("cpu")) + NETWORK_BYTES) / 2**20 + megabytes
 
 
-def idle_client(data_dir: Path, peer: str = "testclient", scheme: str = "http", **settings: Any) -> TestClient:
+def idle_client(data_dir: Path, peer: str = "testclient", scheme: str = "http", raise_server_exceptions: bool = True,
+                **settings: Any) -> TestClient:
     """The app on `data_dir` with its workers not started (accepted jobs stay queued, nothing runs),
     as a TestClient whose requests come from the address `peer` over `scheme`."""
     app = create_app(ServerSettings(data_dir=data_dir, device="cpu", **settings))
-    return TestClient(app, base_url=f"{scheme}://localhost", client=(peer, 50000))
+    return TestClient(app, base_url=f"{scheme}://localhost", client=(peer, 50000),
+                      raise_server_exceptions=raise_server_exceptions)
 
 
 @pytest.fixture

@@ -101,6 +101,7 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
             "clip_formats": CLIPS,
         },
         "devices": [str(device) for device in request.app.state.manager.devices],
+        "docs": "/docs" if settings.token is None else None,
         "examples": [
             {"name": name, "title": title, "kind": kind, "url": f"/api/examples/{name}"}
             for name, (title, kind) in EXAMPLE_TITLES.items()
@@ -157,25 +158,28 @@ def _check_iterations(name: str, value: int, limits: ServerSettings) -> None:
 def _submit(request: Request, jobs: JobManager, given: JobSettings, photo: Image.Image | Clip,
             painting: Image.Image, content_name: str, style_name: str) -> Job:
     """Check the sizes against the layers, the pixel limit and the memory, and queue the job."""
-    config, fields, files = given.config, dict[str, Any](), dict[str, Path]()
+    config, fields, files, held = given.config, dict[str, Any](), dict[str, Path](), request.app.state.held
+    shape = photo.size if isinstance(photo, Image.Image) else (photo.width, photo.height)
     if isinstance(photo, Clip):
         from ..video.run import frame_size  # impasto[video] is there: the clip was probed with it
 
-        size = frame_size((photo.width, photo.height), given.video)
-        config = config.replace(size=max(size))
+        shape = frame_size(shape, given.video)
+        config = config.replace(size=max(shape))
         frames = photo.frames * given.video.passes
         fields = {"kind": "video", "video": given.video.to_dict(), "total": frames}
         files = {photo.path.name: photo.path}
-        photo = photo.first.resize(size, Image.Resampling.LANCZOS)
+        held += given.video.target_bytes(shape)  # a later frame holds its temporal targets besides its run
     elif given.strengths is not None:
         fields = {"kind": "compare", "total": config.iterations * len(given.strengths),
                   "variants": [{"strength": strength, "status": "queued", "step": 0} for strength in given.strengths]}
-    _check_layers(config, photo.size, painting.size)
-    _check_pixels(config, photo.size, painting.size)
+    _check_layers(config, shape, painting.size)
+    _check_pixels(config, shape, painting.size)
     config = config.replace(memory_budget=request.app.state.memory_budget)  # the run plans its blocks in it
+    if isinstance(photo, Clip):
+        photo = photo.first.resize(shape, Image.Resampling.LANCZOS)
     photo, painting = resize_longest(photo, config.size), resize_longest(painting, _painting_side(config, config.size))
     # The run's own planner on the run's own image: what it refuses would fail the run (ConfigError, 422).
-    plan_transfer(photo, config.replace(device=request.app.state.plan_device or config.device), request.app.state.held)
+    plan_transfer(photo, config.replace(device=request.app.state.plan_device or config.device), held)
     fields = {"total": config.iterations, **fields}
     try:
         return jobs.submit(photo, painting, files, settings=given.given, config=config.to_dict(),
@@ -256,7 +260,8 @@ def job_file(job_id: str, name: str, jobs: Manager, download: bool = False) -> R
     if name == "preview" or (name.startswith("variant-") and job.status == "running"):
         # Replaced as the run goes: send one version whole, not a file that changes size.
         return Response(path.read_bytes(), media_type=media_type, headers={"Cache-Control": "no-cache"})
-    return FileResponse(path, media_type=media_type, filename=_download_name(job, name) if download else None,
+    return FileResponse(path, media_type=media_type,
+                        filename=_download_name(job, name, path.suffix) if download else None,
                         headers={"Cache-Control": "no-cache"},
                         content_disposition_type="attachment" if download else "inline")
 
@@ -276,11 +281,12 @@ def _file(jobs: JobManager, job: Job, name: str) -> tuple[Path, str]:
     return folder / f"{name}.png", "image/png"
 
 
-def _download_name(job: Job, name: str) -> str:
-    """photo_painting.png, clip_painting.mp4, photo_painting_strength-0.25.png"""
+def _download_name(job: Job, name: str, suffix: str = ".png") -> str:
+    """photo_painting.png, clip_painting.mp4, clip_painting_clip.webm, photo_painting_strength-0.25.png;
+    `suffix`: the file's own."""
     stem = f"{_stem(job.content_name)}_{_stem(job.style_name)}"
     if job.kind == "video":
-        return f"{stem}.mp4" if name == "result" else f"{stem}_{name}.png"
+        return f"{stem}.mp4" if name == "result" else f"{stem}_{name}{suffix}"
     index = int(name.split("-")[1]) if name.startswith("variant-") else job.kept if name == "result" else None
     if index is not None and job.variants:
         return f"{stem}_strength-{job.variants[index - 1]['strength']:g}.png"
