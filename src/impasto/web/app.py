@@ -23,7 +23,7 @@ from ..device import Runtime, resolve_device
 from ..errors import ImpastoError
 from ..memory import available_bytes, process_bytes, resolve_runtime
 from .api import router
-from .guard import Guard
+from .guard import Framing, Guard
 from .jobs import JobManager, disk_full
 from .runners import LocalRunner, RayRunner, Runner
 from .settings import ServerSettings
@@ -69,6 +69,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         summary="Neural style transfer (Gatys, Ecker & Bethge, CVPR 2016): upload a photo and a painting, "
         "watch the painting emerge, keep every result.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings, app.state.manager = settings, manager
     app.state.memory_budget = _memory_budget(settings, devices)
@@ -82,6 +84,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/", lambda: FileResponse(STATIC / "index.html"), include_in_schema=False)
+    if settings.token is None:  # a server with a token loads nothing from elsewhere into its origin
+        app.add_api_route("/docs", lambda: FileResponse(STATIC / "docs.html"), include_in_schema=False)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ImpastoError, _impasto_error)  # type: ignore[arg-type]
@@ -92,8 +96,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=largest + settings.max_upload_bytes + FORM_MARGIN)
     app.add_middleware(Guard, token=settings.token, allowed_hosts=settings.allowed_hosts,
                        rate_limit=settings.rate_limit)
-    if settings.trusted_proxies:  # outermost: the Guard sees the client and scheme the proxy names
+    if settings.trusted_proxies:  # the Guard sees the client and scheme the proxy names
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    app.add_middleware(Framing)  # outermost: on every answer, refusals too
     return app
 
 

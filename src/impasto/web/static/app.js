@@ -40,6 +40,7 @@ async function init() {
   // A link with ?token=... has given this browser the server's cookie: keep the token out of sight and history.
   if (new URLSearchParams(location.search).has("token")) history.replaceState(null, "", location.pathname);
   state.options = await api("/api/options");
+  $("#docs-link").hidden = !state.options.docs;  // a server with a token serves no /docs
   setIdle(true);
   buildPresets();
   buildVideoSettings();
