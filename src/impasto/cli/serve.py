@@ -82,6 +82,10 @@ def add_parser(commands: Any) -> None:
         help="the IP address (or network, 10.0.0.0/8) of a proxy in front of the server whose X-Forwarded-For "
         "and X-Forwarded-Proto are believed (the rate limit then counts the client it names); repeat for more",
     )
+    network.add_argument("--header-timeout", type=float, default=d.header_timeout, metavar="S",
+                         help="seconds a request's headers may take to arrive (408 beyond)")
+    network.add_argument("--body-timeout", type=float, default=d.body_timeout, metavar="S",
+                         help="seconds a request's body may take to arrive after its headers (408 beyond)")
     serve.add_argument(
         "--ray",
         metavar="ADDRESS",
@@ -100,7 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.token is None and settings.facing_network:  # beyond loopback or behind a proxy: never without one
         settings = dataclasses.replace(settings, token=secrets.token_urlsafe(24))
     for name in ("port", "max_upload_mb", "max_video_mb", "max_frames", "max_pixels", "max_queue", "max_iterations",
-                 "memory_budget_mb", "rate_limit"):
+                 "memory_budget_mb", "rate_limit", "header_timeout", "body_timeout"):
         value = getattr(settings, name)
         if value is not None and value <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value:g}")

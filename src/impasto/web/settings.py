@@ -56,6 +56,12 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = ()
     """Addresses (or networks) of proxies whose X-Forwarded-For and X-Forwarded-Proto are believed:
     a request from one counts for the client it names, and is HTTPS if the proxy says so."""
+    header_timeout: float = 10.0
+    """Seconds a request's headers may take to arrive (408 and the connection closed beyond): a client
+    that sends them slowly holds a connection no longer."""
+    body_timeout: float = 120.0
+    """Seconds a request's body may take to arrive after its headers (408 beyond): a clip at the
+    video limit over 7 Mbit/s."""
     ray: str | None = None
     """Run jobs as tasks on this Ray cluster ('auto' or HOST:PORT) rather than in local worker threads."""
 

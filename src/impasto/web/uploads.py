@@ -251,7 +251,7 @@ class BodyLimit:
         if scope["type"] == "http" and scope["method"] == "POST":
             headers = dict(scope["headers"])
             length = headers.get(b"content-length")
-            if length is None and b"chunked" in headers.get(b"transfer-encoding", b""):
+            if length is None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():  # any case
                 return await _refuse(send, 411, "send the upload with a Content-Length")
             if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
                 return await _refuse(send, 413, f"the request is over the limit of {_mib(self.max_bytes)}")
