@@ -43,6 +43,12 @@ def add_parser(commands: Any) -> None:
     serve.add_argument(
         "--max-pixels", type=int, default=d.max_pixels, metavar="N", help="largest uploaded image in pixels"
     )
+    serve.add_argument("--decode-slots", type=int, default=d.decode_slots, metavar="N",
+                       help="uploads decoded at once, each in a child process (503 beyond)")
+    serve.add_argument("--decode-memory-mb", type=float, default=d.decode_memory_mb, metavar="MB",
+                       help="memory one upload's decoding may take, whatever the file claims (413 beyond)")
+    serve.add_argument("--decode-seconds", type=float, default=d.decode_seconds, metavar="S",
+                       help="seconds one upload's decoding may take (422 beyond)")
     serve.add_argument("--max-queue", type=int, default=d.max_queue, metavar="N", help="most jobs waiting at once")
     serve.add_argument("--max-iterations", type=int, default=d.max_iterations, metavar="N",
                        help="most iterations a job may ask for")
@@ -104,7 +110,8 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.token is None and settings.facing_network:  # beyond loopback or behind a proxy: never without one
         settings = dataclasses.replace(settings, token=secrets.token_urlsafe(24))
     for name in ("port", "max_upload_mb", "max_video_mb", "max_frames", "max_pixels", "max_queue", "max_iterations",
-                 "memory_budget_mb", "rate_limit", "header_timeout", "body_timeout"):
+                 "memory_budget_mb", "rate_limit", "header_timeout", "body_timeout", "decode_slots",
+                 "decode_memory_mb", "decode_seconds"):
         value = getattr(settings, name)
         if value is not None and value <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value:g}")

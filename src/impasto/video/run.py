@@ -247,7 +247,8 @@ def _open_work_dir(
     config = config.with_seed()
     timestamps: list[int] = []
     (work / "input").mkdir(parents=True, exist_ok=True)
-    for index, (frame, pts) in enumerate(read_frames(clip.path, video.start, video.duration, video.max_frames)):
+    frames = read_frames(clip.path, video.start, video.duration, video.max_frames, config.max_pixels)
+    for index, (frame, pts) in enumerate(frames):
         frame = frame if frame.size == size else frame.resize(size, Image.Resampling.LANCZOS)
         save_image(frame, work / "input" / f"{index:06d}.png")
         timestamps.append(pts)

@@ -25,7 +25,7 @@ from ..images import EXAMPLES, longest_side, resize_longest
 from ..memory import largest_planned_side
 from ..pipeline import plan_transfer
 from ..vgg import min_input_side
-from ..video.config import VideoConfig
+from ..video.config import MAX_SIDE, VideoConfig
 from .jobs import JobManager, QueueFull
 from .options import (
     COMPARE_STRENGTHS,
@@ -137,12 +137,14 @@ def create_job(
     memory, 429 the queue is full, 507 the server's disk is full."""
     given = parse_settings(settings)
     _check_iterations("iterations", given.config.iterations, limits)
+    decoder, side = request.app.state.decoder, given.config.size
     with staged(jobs.store.root) as folder:
-        photo = read_content(content, limits, folder, given.video)
+        photo = read_content(content, limits, folder, given.video, decoder, side)
         given.check_kind(isinstance(photo, Clip))
         if isinstance(photo, Clip):
             _check_iterations("later_iterations", given.video.later_iterations, limits)
-        painting = read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
+            side = given.video.size or MAX_SIDE  # the frames' longest side, at most
+        painting = read_image(style, "painting", limits, folder, decoder, _painting_side(given.config, side))
         job = _submit(request, jobs, given, photo, painting, _display_name(content.filename, "photo"),
                       _display_name(style.filename, "painting"))
     response.headers["Location"] = f"/api/jobs/{job.id}"
@@ -158,7 +160,9 @@ def _check_iterations(name: str, value: int, limits: ServerSettings) -> None:
 def _submit(request: Request, jobs: JobManager, given: JobSettings, photo: Image.Image | Clip,
             painting: Image.Image, content_name: str, style_name: str) -> Job:
     """Check the sizes against the layers, the pixel limit and the memory, and queue the job."""
-    config, fields, files, held = given.config, dict[str, Any](), dict[str, Path](), request.app.state.held
+    # The run decodes no image (nor a clip's frame) larger than the server takes.
+    config = given.config.replace(max_pixels=min(given.config.max_pixels, request.app.state.settings.max_pixels))
+    fields, files, held = dict[str, Any](), dict[str, Path](), request.app.state.held
     shape = photo.size if isinstance(photo, Image.Image) else (photo.width, photo.height)
     if isinstance(photo, Clip):
         from ..video.run import frame_size  # impasto[video] is there: the clip was probed with it

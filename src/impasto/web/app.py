@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..device import Runtime, resolve_device
 from ..errors import ImpastoError
 from ..memory import available_bytes, process_bytes, resolve_runtime
 from .api import router
+from .decoding import Decoder
 from .guard import Framing, Guard
 from .jobs import JobManager, disk_full
 from .runners import LocalRunner, RayRunner, Runner
@@ -51,9 +53,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     runner: Runner = RayRunner(settings.ray) if settings.ray else LocalRunner(devices)
     store = JobStore(settings.data_dir)
     manager = JobManager(store, runner, settings.max_queue)
+    decoder = Decoder(settings.decode_slots, settings.decode_memory_bytes, settings.decode_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The decoders' process starts beside the app (it imports torch): the first upload waits for it.
+        threading.Thread(target=decoder.start, name="impasto-decoder", daemon=True).start()
         manager.start()
         try:
             yield
@@ -72,7 +77,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.settings, app.state.manager = settings, manager
+    app.state.settings, app.state.manager, app.state.decoder = settings, manager, decoder
     app.state.memory_budget = _memory_budget(settings, devices)
     # What the process holds before any job (a running job's memory is its own, and freed when it
     # ends): the held part of every admission's plan, as of each run's on an idle server.

@@ -38,6 +38,13 @@ class ServerSettings:
     """Most frames a video job may paint, over all its passes (413 beyond): 10 s at 30 fps."""
     max_pixels: int = TransferConfig.max_pixels
     """Largest uploaded image, in pixels (413 beyond)."""
+    decode_slots: int = 2
+    """Uploads decoded at once, each in a child process (503 beyond them and a few waiting)."""
+    decode_memory_mb: float = 1024.0
+    """Memory one upload's decoding may take, in MiB, whatever its file claims (413 beyond): a
+    50-megapixel image with alpha."""
+    decode_seconds: float = 20.0
+    """Seconds one upload's decoding may take (422 beyond)."""
     max_queue: int = 20
     """Most jobs waiting at once (429 beyond)."""
     max_iterations: int = 2000
@@ -68,6 +75,10 @@ class ServerSettings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)
+
+    @property
+    def decode_memory_bytes(self) -> int:
+        return int(self.decode_memory_mb * 2**20)
 
     @property
     def max_video_bytes(self) -> int:
