@@ -20,6 +20,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,7 +82,7 @@ class Server:
             self.port = self.port or probe.getsockname()[1]
         command = [sys.executable, "-m", "impasto", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--data-dir", str(self.data_dir), "--device", "cpu", "--memory-budget-mb", "3000",
-                   "--rate-limit", "100000", "--max-queue", "40"]
+                   "--rate-limit", "100000", "--max-queue", "40", "--client-queue", "40"]
         with open(self.log, "ab") as output:
             self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
                                             env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -154,15 +155,15 @@ class Soak:
                     self.cancelled.add(job_id)
 
     def fill_disk(self) -> None:
-        """Write a file until the tmpfs is full."""
-        with open(self.disk / "filler", "wb") as filler:
-            try:
-                while True:
-                    filler.write(b"\0" * (1 << 20))
-                    filler.flush()
-            except OSError as error:
-                if error.errno != errno.ENOSPC:
-                    raise
+        """Write a file until the tmpfs is full, to its last byte."""
+        with open(self.disk / "filler", "wb", buffering=0) as filler:
+            for chunk in (1 << 20, 1 << 14, 1 << 9, 1):
+                try:
+                    while True:
+                        filler.write(b"\0" * chunk)
+                except OSError as error:
+                    if error.errno != errno.ENOSPC:
+                        raise
 
 
 def run(minutes: float, seed: int, disk_mb: int) -> int:
@@ -203,7 +204,9 @@ def _soak(soak: Soak, minutes: float) -> int:
         time.sleep(soak.rng.uniform(1.0, 4.0))
     ended = _wait_for_the_end(client, soak, 600)
     server.stop()
-    return _report(soak, ended, timeline, minutes)
+    status = _report(soak, ended, timeline, minutes)
+    shutil.copy(server.log, Path(tempfile.gettempdir()) / "soak-web-server.log")
+    return status
 
 
 def _wait_for_the_end(client: httpx.Client, soak: Soak, seconds: float) -> dict[str, dict]:
@@ -242,6 +245,7 @@ def _report(soak: Soak, jobs: dict[str, dict], timeline: list[str], minutes: flo
             problems.append(f"job {job_id} ({kind}) ran {runs[job_id]} times, interrupted {requeued[job_id]} times")
     problems += [f"server log: {line}" for line in log.splitlines() if "Traceback" in line]
     failed = Counter(job["error"] for job in jobs.values() if job["status"] == "failed" and job["id"] in soak.accepted)
+    full = log.count("the disk is full") + log.count("the job store cannot be written")
     print(f"soak of {minutes:g} minutes, {len(soak.accepted)} jobs accepted, on {os.cpu_count()} cores "
           f"(load average {os.getloadavg()[0]:.1f}); the server started {soak.server.starts} times")
     print("\n".join(timeline))
@@ -253,6 +257,7 @@ def _report(soak: Soak, jobs: dict[str, dict], timeline: list[str], minutes: flo
           f"an interrupting stop: {sum(max(0, runs[j] - 1) for j in soak.accepted)} (stops that requeued a job: "
           f"{sum(requeued.values())})")
     print("why jobs failed: " + "; ".join(f"{count} x {error!r}" for error, count in failed.most_common()))
+    print(f"the server's log saw the full disk {full} times (a refused upload or write, a store write tried again)")
     print("\n" + ("\n".join(problems) if problems else "no problems: every accepted job ended (done with its "
                                                          "result, failed with a message, or cancelled), none lost, "
                                                          "none run twice, no traceback"))

@@ -137,6 +137,8 @@ def create_job(
     memory, 429 the queue is full, 507 the server's disk is full."""
     given = parse_settings(settings)
     _check_iterations("iterations", given.config.iterations, limits)
+    client = request.client.host if request.client else "unknown"
+    _check_client_queue(jobs, client, limits)
     decoder, side = request.app.state.decoder, given.config.size
     with staged(jobs.store.root) as folder:
         photo = read_content(content, limits, folder, given.video, decoder, side)
@@ -146,7 +148,7 @@ def create_job(
             side = given.video.size or MAX_SIDE  # the frames' longest side, at most
         painting = read_image(style, "painting", limits, folder, decoder, _painting_side(given.config, side))
         job = _submit(request, jobs, given, photo, painting, _display_name(content.filename, "photo"),
-                      _display_name(style.filename, "painting"))
+                      _display_name(style.filename, "painting"), client)
     response.headers["Location"] = f"/api/jobs/{job.id}"
     return job_json(job, jobs)
 
@@ -157,9 +159,48 @@ def _check_iterations(name: str, value: int, limits: ServerSettings) -> None:
                           f"(impasto serve --max-iterations), got {value:,}")
 
 
+def _check_client_queue(jobs: JobManager, client: str, limits: ServerSettings) -> None:
+    """Refuse a client that has as many jobs waiting or running as one may (before its uploads are decoded)."""
+    waiting = jobs.store.usage(client)[1]
+    if waiting >= limits.client_queue:
+        raise HTTPException(429, f"{waiting} jobs from your address are waiting or running, the most one address "
+                                 f"may have on this server (impasto serve --client-queue): wait for one to end")
+
+
+def _check_disk(jobs: JobManager, client: str, planned: int, limits: ServerSettings) -> None:
+    """Refuse a job whose files (at most `planned` bytes) would take the data dir, or the client's
+    jobs, over their quota."""
+    used, mine = jobs.store.usage()[0], jobs.store.usage(client)[0]
+    if used + planned > limits.max_disk_bytes:
+        raise HTTPException(507, f"this job may need {_gib(planned)}, and the server's jobs hold {_gib(used)} of "
+                                 f"the {_gib(limits.max_disk_bytes)} they may (impasto serve --max-disk): try "
+                                 f"again once older jobs are deleted or expire")
+    if mine + planned > limits.client_disk_bytes:
+        raise HTTPException(507, f"this job may need {_gib(planned)}, and your jobs hold {_gib(mine)} of the "
+                                 f"{_gib(limits.client_disk_bytes)} one address may (impasto serve "
+                                 f"--client-disk-mb): delete some of them")
+
+
+def _gib(count: int) -> str:
+    return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
+
+
+def _planned_bytes(kind: str, shape: tuple[int, int], painting: tuple[int, int], files: dict[str, Path],
+                   count: int, video: VideoConfig) -> int:
+    """The most a job's folder comes to: its inputs at their working sizes, its uploaded clip, and
+    what its run writes (a still's preview and result, a comparison's `count` variants, a clip's
+    work dir for its `count` frames and its video), each image at 3 bytes a pixel (PNG's deflate
+    makes them smaller)."""
+    pixels = shape[0] * shape[1]
+    inputs = 3 * (pixels + painting[0] * painting[1]) + sum(path.stat().st_size for path in files.values())
+    if kind == "video":
+        return inputs + video.work_bytes(count, shape) + count * pixels  # H.264 at crf 18: far under a byte a pixel
+    return inputs + 3 * pixels * (2 + (count if kind == "compare" else 0))
+
+
 def _submit(request: Request, jobs: JobManager, given: JobSettings, photo: Image.Image | Clip,
-            painting: Image.Image, content_name: str, style_name: str) -> Job:
-    """Check the sizes against the layers, the pixel limit and the memory, and queue the job."""
+            painting: Image.Image, content_name: str, style_name: str, client: str) -> Job:
+    """Check the sizes against the layers, the pixel limit, the memory and the disk, and queue the job."""
     # The run decodes no image (nor a clip's frame) larger than the server takes.
     config = given.config.replace(max_pixels=min(given.config.max_pixels, request.app.state.settings.max_pixels))
     fields, files, held = dict[str, Any](), dict[str, Path](), request.app.state.held
@@ -185,9 +226,13 @@ def _submit(request: Request, jobs: JobManager, given: JobSettings, photo: Image
     # The run's own planner on the run's own image: what it refuses would fail the run (ConfigError, 422).
     plan_transfer(photo, config.replace(device=request.app.state.plan_device or config.device), held)
     fields = {"total": config.iterations, **fields}
+    kind = fields.get("kind", "still")
+    count = fields["total"] // given.video.passes if kind == "video" else len(given.strengths or ())
+    planned = _planned_bytes(kind, photo.size, painting.size, files, count, given.video)
+    _check_disk(jobs, client, planned, request.app.state.settings)
     try:
         return jobs.submit(photo, painting, files, settings=given.given, config=config.to_dict(),
-                           content_name=content_name, style_name=style_name, **fields)
+                           content_name=content_name, style_name=style_name, client=client, bytes=planned, **fields)
     except QueueFull as error:
         raise HTTPException(429, str(error)) from None
 
@@ -382,6 +427,7 @@ def job_json(job: Job, jobs: JobManager, queue: list[str] | None = None) -> dict
         "video": job.video,
         "variants": variants,
         "kept": job.kept,
+        "expires": job.expires,
         "urls": urls,
         "events_url": f"{base}/events",
     }

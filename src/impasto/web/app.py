@@ -51,7 +51,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     """The app serving `settings.data_dir`'s jobs; its workers run while the app is started."""
     devices = worker_devices("cpu" if settings.ray else settings.device)
     runner: Runner = RayRunner(settings.ray) if settings.ray else LocalRunner(devices)
-    store = JobStore(settings.data_dir)
+    store = JobStore(settings.data_dir, settings.keep_days)
     manager = JobManager(store, runner, settings.max_queue)
     decoder = Decoder(settings.decode_slots, settings.decode_memory_bytes, settings.decode_seconds)
 

@@ -40,6 +40,8 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 RETRY_EVERY = (0.5, 5.0)
 """Seconds a worker waits before it tries a write to the store again that failed (a full disk):
 the first wait, doubled each time up to the second."""
+EXPIRE_EVERY = 600.0
+"""Seconds between an idle worker's looks for jobs whose --keep-days are over."""
 T = TypeVar("T")
 
 
@@ -102,9 +104,11 @@ class JobManager:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Put jobs interrupted by a stop back in the queue and start one worker per slot."""
+        """Put jobs interrupted by a stop back in the queue, remove those whose time is up, and start
+        one worker per slot (which also remove jobs as their time comes, while they wait)."""
         for job_id in self.store.recover():
             log.info("job %s was interrupted by a server stop: queued to run again", job_id)
+        self._expire()
         for slot in self.devices:
             thread = threading.Thread(target=self._work, args=(slot,), name=f"impasto-worker-{slot}", daemon=True)
             thread.start()
@@ -221,8 +225,14 @@ class JobManager:
                         self._cancel[job.id], self._ended[job.id] = threading.Event(), threading.Event()
                         self._live[job.id] = {}
                     return job
-                self._wakeup.wait()
+                if not self._wakeup.wait(EXPIRE_EVERY):
+                    self._expire()
         return None
+
+    def _expire(self) -> None:
+        for job_id in self._retried(self.store.expire) or []:
+            log.info("job %s: removed, its --keep-days are over", job_id)
+            self.hub.publish(job_id)
 
 
 def _described(error: Exception) -> str:

@@ -47,6 +47,15 @@ class ServerSettings:
     """Seconds one upload's decoding may take (422 beyond)."""
     max_queue: int = 20
     """Most jobs waiting at once (429 beyond)."""
+    max_disk_gb: float = 20.0
+    """Most bytes the jobs may hold in the data dir, in GiB, counting what queued and running jobs may
+    come to (507 beyond)."""
+    client_queue: int = 5
+    """Most jobs one client address may have waiting or running (429 beyond)."""
+    client_disk_mb: float = 2048.0
+    """Most bytes one client address's jobs may hold, in MiB (507 beyond)."""
+    keep_days: float = 30.0
+    """Days an ended job is kept before it is removed with its files; 0 keeps them for ever."""
     max_iterations: int = 2000
     """Most iterations a job may ask for (422 beyond): twice the longest preset's."""
     memory_budget_mb: float | None = None
@@ -75,6 +84,14 @@ class ServerSettings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)
+
+    @property
+    def max_disk_bytes(self) -> int:
+        return int(self.max_disk_gb * 2**30)
+
+    @property
+    def client_disk_bytes(self) -> int:
+        return int(self.client_disk_mb * 2**20)
 
     @property
     def decode_memory_bytes(self) -> int:

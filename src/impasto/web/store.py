@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0
 )
 """
-_ADDED = {"kind": "TEXT NOT NULL DEFAULT 'still'", "video": "TEXT", "variants": "TEXT", "kept": "INTEGER"}
+_ADDED = {"kind": "TEXT NOT NULL DEFAULT 'still'", "video": "TEXT", "variants": "TEXT", "kept": "INTEGER",
+          "client": "TEXT NOT NULL DEFAULT ''", "bytes": "INTEGER NOT NULL DEFAULT 0", "expires": "REAL"}
 """Columns added since the first schema: a data dir of an older server gets them at start."""
 _JSON = ("settings", "config", "video", "variants")
 
@@ -111,6 +112,12 @@ class Job:
     """A comparison's runs: [{"strength": 0.25, "status": "done", "step": 50}, ...]."""
     kept: int | None = None
     """The 1-based variant of a comparison kept as its result."""
+    client: str = ""
+    """The address of the client that sent it (the one a trusted proxy names)."""
+    bytes: int = 0
+    """What its folder holds: at admission, the most it may come to; once it ends, what it does."""
+    expires: float | None = None
+    """When it is removed (a time as `created`); None: not before it ends, or never (--keep-days 0)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     """Live figures that are not stored (rate, ETA, preview version)."""
 
@@ -118,7 +125,9 @@ class Job:
 class JobStore:
     """Thread-safe access to the jobs under `data_dir`."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, keep_days: float = 0.0) -> None:
+        self.keep_days = keep_days
+        """Days an ended job is kept; 0: for ever."""
         self.root = data_dir / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_file = _locked(data_dir)
@@ -209,8 +218,37 @@ class JobStore:
         return _job(row)
 
     def finish(self, job_id: str, status: str, error: str | None = None) -> None:
-        """Mark a job done, failed or cancelled."""
-        self.update(job_id, status=status, error=error, finished=time.time())
+        """Mark a job done, failed or cancelled, with the bytes its folder holds now, to be removed
+        `keep_days` days from now. A cancelled clip's upload (and work dir) goes at once: its finished
+        frames are its result."""
+        folder, now = self.folder(job_id), time.time()
+        if status == "cancelled":
+            for clip in folder.glob("clip.*"):
+                clip.unlink()
+            shutil.rmtree(folder / "work", ignore_errors=True)
+        self.update(job_id, status=status, error=error, finished=now, bytes=_folder_bytes(folder),
+                    expires=now + self.keep_days * 86_400 if self.keep_days else None)
+
+    def usage(self, client: str | None = None) -> tuple[int, int]:
+        """(bytes, jobs waiting or running) of every job, or of `client`'s."""
+        where, arguments = ("WHERE client = ?", (client,)) if client is not None else ("", ())
+        with self._lock:
+            row = self._db.execute(f"SELECT COALESCE(SUM(bytes), 0) AS bytes, COALESCE(SUM(status IN "
+                                   f"('queued', 'running')), 0) AS waiting FROM jobs {where}", arguments).fetchone()
+        return row["bytes"], row["waiting"]
+
+    def expired(self, now: float) -> list[str]:
+        """The ended jobs whose time is up at `now`."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM jobs WHERE expires IS NOT NULL AND expires <= ?", (now,)).fetchall()
+        return [row["id"] for row in rows]
+
+    def expire(self) -> list[str]:
+        """Remove the ended jobs whose time is up; their ids."""
+        gone = self.expired(time.time())
+        for job_id in gone:
+            self.delete(job_id)
+        return gone
 
     def recover(self) -> list[str]:
         """After a restart: jobs that were running go back to the queue, unless the server has
@@ -238,6 +276,11 @@ class JobStore:
         with self._lock:
             self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
+
+
+def _folder_bytes(folder: Path) -> int:
+    """The bytes of the files under `folder`."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 def _locked(data_dir: Path) -> Any:
