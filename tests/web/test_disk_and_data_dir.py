@@ -19,11 +19,12 @@ from .conftest import app_client, upload, wait_for
 def test_a_full_disk_fails_the_running_job_with_a_message_and_the_worker_lives_on(tmp_path, monkeypatch, photo,
                                                                                   painting) -> None:
     """Saving the preview fails (ENOSPC) and so does SQLite's write of the failure, until space is freed."""
-    full = threading.Event()
+    full, refused = threading.Event(), threading.Event()
     save_image, update = __import__("impasto.web.runs", fromlist=["save_image"]).save_image, JobStore.update
 
     def save_on_a_full_disk(*args, **kwargs):
         if full.is_set():
+            refused.set()
             raise OSError(errno.ENOSPC, "No space left on device")
         return save_image(*args, **kwargs)
 
@@ -37,7 +38,7 @@ def test_a_full_disk_fails_the_running_job_with_a_message_and_the_worker_lives_o
     with app_client(tmp_path / "data") as client:
         full.set()
         first = client.post("/api/jobs", **upload(photo, painting, {"size": 32, "iterations": 3})).json()
-        wait_for(client, first["id"], {"running"})
+        assert refused.wait(120), "the run wrote its first preview"
         time.sleep(1.5)  # the worker tries to record the failure, and tries again
         assert client.get(f"/api/jobs/{first['id']}").json()["status"] == "running"
         full.clear()  # space is freed
