@@ -1,5 +1,7 @@
-"""Damaged images POSTed to a real `impasto serve` on loopback: every answer a 4xx or a 201, never a
-5xx; no traceback in the server's log; nothing left in its data dir by a refused job.
+"""Damaged images POSTed to a real `impasto serve` on loopback, and hostile requests among them: every
+answer a 4xx or a 201, never a 5xx; no traceback in the server's log; nothing left in its data dir by
+a refused job; the server's memory under the budget it was given; and another client answered
+quickly throughout.
 
 Real images (the bundled examples and any `--images` folders), downscaled to 24-96 px, are encoded
 in JPEG, PNG, GIF, WebP, TIFF and BMP (a few variants each: progressive, palette, 16-bit, alpha,
@@ -8,6 +10,12 @@ slice cut out, or header bytes set large. Each is sent as the photo or the paint
 other one clean) with tiny settings; a job that is accepted is deleted right away, so the server
 spends next to no CPU running it. The server runs with its own temporary --data-dir on a free port
 of 127.0.0.1 only, with one torch thread.
+
+Every `HOSTILE_EVERY`th request is instead one of the hostile cases (issue 33), in turn: a crafted
+file that is small but costs much to decode (BOMB_SIDE px square of one colour, each format in
+turn), `BURST` such files at once, `SLOW` connections that never finish their headers (each must be
+closed by the server), and hostile settings (JSON nested 100,000 deep, a 4,301-digit number). A
+thread of "another client" asks for the job list every 0.2 s throughout; its latencies are reported.
 
     python benchmarks/fuzz_uploads.py --count 10000 --seed 0 --images /work/shared/images
 """
@@ -26,9 +34,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +64,15 @@ SETTINGS = {"size": 32, "iterations": 0}
 """A job's settings: the smallest run, should a damaged image be accepted and start before it is deleted."""
 ROLES = {"content": "photo", "style": "painting"}
 PROGRESS_EVERY = 1000
+HOSTILE_EVERY = 50
+HOSTILE = ("bomb", "burst", "slow", "settings")
+BOMB_SIDE = 3072
+BURST = 4
+SLOW = 20
+"""Connections of a 'slow' case; the server's --header-timeout is HEADER_TIMEOUT."""
+HEADER_TIMEOUT = 2.0
+MEMORY_BUDGET_MB = 2000
+HOSTILE_SETTINGS = ("[" * 100_000 + "]" * 100_000, '{"seed": ' + "9" * 4301 + "}")
 
 
 @dataclass(frozen=True)
@@ -139,8 +158,9 @@ def serve(folder: Path) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes],
         port = probe.getsockname()[1]
     log = folder / "server.log"
     command = [sys.executable, "-m", "impasto", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--data-dir", str(folder / "data"), "--device", "cpu", "--memory-budget-mb", "2000",
-               "--rate-limit", "1000000000", "--max-queue", "1000"]
+               "--data-dir", str(folder / "data"), "--device", "cpu", "--memory-budget-mb", str(MEMORY_BUDGET_MB),
+               "--rate-limit", "1000000000", "--max-queue", "1000", "--client-queue", "1000",
+               "--header-timeout", str(HEADER_TIMEOUT)]
     with open(log, "wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
                                    env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -168,9 +188,9 @@ def _answers(client: httpx.Client) -> bool:
     return False
 
 
-def send(client: httpx.Client, case: Case, clean: bytes, jobs: Path) -> Outcome:
+def send(client: httpx.Client, case: Case, clean: bytes, jobs: Path, check_left: bool = True) -> Outcome:
     """POST `case` (the other image `clean`), DELETE the job if one was made, and check the answer
-    and that `jobs` (the data dir's job folders) is empty afterwards."""
+    and (`check_left`) that `jobs` (the data dir's job folders) is empty afterwards."""
     files = {role: ("clean.jpg", clean, "image/jpeg") for role in ROLES}
     files[case.role] = (f"upload.{case.image_format.lower()}", case.data, "application/octet-stream")
     try:
@@ -192,10 +212,106 @@ def send(client: httpx.Client, case: Case, clean: bytes, jobs: Path) -> Outcome:
         else:
             if not isinstance(outcome.detail, str) or "\n" in outcome.detail:
                 outcome.problems.append(f"a detail that is not one line: {outcome.detail!r}")
-    left = sorted(path.name for path in jobs.iterdir())
+    left = sorted(path.name for path in jobs.iterdir()) if check_left else []
     if left:
         outcome.problems.append(f"left in the data dir: {', '.join(left)}")
     return outcome
+
+
+def bombs() -> dict[str, bytes]:
+    """A BOMB_SIDE px square of one colour in each format: a few kB to 1 MB, 28 MB once decoded."""
+    options = {"JPEG": ("RGB", {"quality": 50, "progressive": True}), "PNG": ("RGB", {}), "GIF": ("P", {}),
+               "WEBP": ("RGB", {"lossless": True}), "BMP": ("1", {}),
+               "TIFF": ("RGB", {"compression": "tiff_adobe_deflate"})}
+    files = {}
+    for image_format, (mode, save) in options.items():
+        buffer = io.BytesIO()
+        Image.new(mode, (BOMB_SIDE,) * 2, 1 if mode in ("P", "1") else (90, 120, 200)).save(buffer, image_format,
+                                                                                           **save)
+        files[image_format] = buffer.getvalue()
+    return files
+
+
+def hostile(client: httpx.Client, case: Case, clean: bytes, files: dict[str, bytes], jobs: Path, port: int,
+            ) -> list[Outcome]:
+    """The hostile case `case.damage` (one of HOSTILE), its format `case.image_format`: the outcome of each request."""
+    if case.damage == "slow":
+        return [_slow(case, port)]
+    if case.damage == "settings":
+        data = {"settings": HOSTILE_SETTINGS[case.index % len(HOSTILE_SETTINGS)]}
+        return [_posted(client, case, {role: ("clean.jpg", clean, "image/jpeg") for role in ROLES}, data, jobs)]
+    bomb = Case(case.index, case.image_format, "bomb", case.damage, "content", files[case.image_format])
+    if case.damage == "bomb":
+        return [send(client, bomb, clean, jobs)]
+    with ThreadPoolExecutor(BURST) as pool:  # concurrent large decodes, each on its own connection
+        return list(pool.map(lambda _: _burst_one(client.base_url, bomb, clean, jobs), range(BURST)))
+
+
+def _burst_one(url: httpx.URL, case: Case, clean: bytes, jobs: Path) -> Outcome:
+    with httpx.Client(base_url=url, timeout=120) as client:
+        return send(client, case, clean, jobs, check_left=False)
+
+
+def _posted(client: httpx.Client, case: Case, files: dict, data: dict, jobs: Path) -> Outcome:
+    response = client.post("/api/jobs", files=files, data=data)
+    outcome = Outcome(case, response.status_code, response.json().get("detail"))
+    if response.status_code != 422:
+        outcome.problems.append(f"hostile settings answered {response.status_code}: {response.text[:200]}")
+    return outcome
+
+
+def _slow(case: Case, port: int) -> Outcome:
+    """SLOW connections that send half their headers and stop: each must be closed by the server
+    (with a 408) within its header timeout and a second."""
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(SLOW)]
+    for connection in connections:
+        connection.sendall(b"GET /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    time.sleep(HEADER_TIMEOUT + 1)
+    open_ = 0
+    for connection in connections:
+        connection.setblocking(False)
+        try:
+            while connection.recv(4096):
+                pass
+        except BlockingIOError:
+            open_ += 1
+        except ConnectionResetError:
+            pass
+        connection.close()
+    outcome = Outcome(case, 408, None)
+    if open_:
+        outcome.problems.append(f"{open_} of {SLOW} slow connections still open after {HEADER_TIMEOUT + 1:g} s")
+    return outcome
+
+
+@dataclass
+class Watcher:
+    """Another client: GET /api/jobs every 0.2 s in a thread, its latencies kept, and the server's
+    peak memory (VmHWM) read at the end."""
+
+    url: str
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            while not self.stop.wait(0.2):
+                started = time.monotonic()
+                try:
+                    ok = client.get("/api/jobs").status_code == 200
+                except httpx.TransportError:
+                    ok = False
+                self.latencies.append(time.monotonic() - started)
+                self.failures += not ok
+
+
+def peak_memory(pid: int) -> int:
+    """A process's peak resident set (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 @dataclass
@@ -204,23 +320,45 @@ class Report:
     seconds: float
     problems: list[str]
     """Everything wrong, one line each: answers, leftovers, the server's log and exit."""
+    latencies: list[float] = field(default_factory=list)
+    """Another client's, during it all."""
+    peak_bytes: int = 0
+    """The server process's peak resident set."""
 
 
-def fuzz(count: int, seed: int, folders: Sequence[Path] = (EXAMPLES,), seconds: float = float("inf")) -> Report:
-    """Send `count` damaged uploads (or as many as fit in `seconds`) to a fresh server and check it."""
+def fuzz(count: int, seed: int, folders: Sequence[Path] = (EXAMPLES,), seconds: float = float("inf"),
+         hostile_every: int = HOSTILE_EVERY) -> Report:
+    """Send `count` requests (or as many as fit in `seconds`) to a fresh server and check it: damaged
+    uploads, and every `hostile_every`th (0: none) a hostile case."""
     encoded = sources(folders)
     clean = encoded["JPEG"][0][1]
+    files = bombs() if hostile_every else {}
     with tempfile.TemporaryDirectory(prefix="fuzz-uploads-") as temporary:
         folder = Path(temporary)
         started = time.monotonic()
-        outcomes = []
+        outcomes: list[Outcome] = []
         with serve(folder) as (client, process, log):
+            watcher = Watcher(str(client.base_url))
+            watching = threading.Thread(target=watcher.run, daemon=True)
+            watching.start()
+            port = client.base_url.port or 80
+            formats = list(files)
             for case in cases(count, seed, encoded):
-                outcomes.append(send(client, case, clean, folder / "data" / "jobs"))
+                if hostile_every and case.index % hostile_every == hostile_every - 1:
+                    turn = case.index // hostile_every
+                    kind = HOSTILE[turn % len(HOSTILE)]
+                    special = Case(case.index, formats[turn // len(HOSTILE) % len(formats)], "hostile", kind,
+                                   "content", b"")
+                    outcomes += hostile(client, special, clean, files, folder / "data" / "jobs", port)
+                else:
+                    outcomes.append(send(client, case, clean, folder / "data" / "jobs"))
                 if len(outcomes) % PROGRESS_EVERY == 0:
-                    print(f"{len(outcomes)} of {count} uploads in {time.monotonic() - started:.0f} s", file=sys.stderr)
+                    print(f"{len(outcomes)} of {count} requests in {time.monotonic() - started:.0f} s", file=sys.stderr)
                 if time.monotonic() - started > seconds or process.poll() is not None:
                     break
+            watcher.stop.set()
+            watching.join()
+            peak = peak_memory(process.pid)
             listed = client.get("/api/jobs").json()["jobs"]
         elapsed = time.monotonic() - started
         problems = [f"#{o.case.index} {o.case.image_format} {o.case.variant} {o.case.damage} as the "
@@ -232,9 +370,13 @@ def fuzz(count: int, seed: int, folders: Sequence[Path] = (EXAMPLES,), seconds: 
         if process.returncode != 0:
             problems.append(f"the server exited with {process.returncode} on SIGINT")
         left = sorted(str(path.relative_to(folder / "data")) for path in (folder / "data").rglob("*"))
-        if set(left) - {"jobs", "jobs.sqlite3", "jobs.sqlite3-wal", "jobs.sqlite3-shm"}:
+        if set(left) - {"jobs", "jobs.sqlite3", "jobs.sqlite3-wal", "jobs.sqlite3-shm", "lock"}:
             problems.append(f"left in the data dir after the end: {', '.join(left)}")
-    return Report(outcomes, elapsed, problems)
+        if watcher.failures:
+            problems.append(f"another client got {watcher.failures} failed answers")
+        if peak > MEMORY_BUDGET_MB * 2**20:
+            problems.append(f"the server's peak memory {peak / 2**20:.0f} MiB is over its budget of {MEMORY_BUDGET_MB}")
+    return Report(outcomes, elapsed, problems, watcher.latencies, peak)
 
 
 def table(report: Report) -> str:
@@ -257,6 +399,17 @@ def table(report: Report) -> str:
                  + ", ".join(f"{total[status]} x {status}" for status in statuses))
     details = Counter(_kind(outcome.detail) for outcome in report.outcomes if outcome.detail)
     lines.append("most common refusals: " + "; ".join(f"{count} x {text!r}" for text, count in details.most_common(6)))
+    hostile = [outcome for outcome in report.outcomes if outcome.case.variant in ("hostile", "bomb")]
+    if hostile:
+        answers = Counter((outcome.case.damage, outcome.status) for outcome in hostile)
+        lines.append("hostile cases: " + ", ".join(f"{count} x {kind} -> {status}"
+                                                   for (kind, status), count in sorted(answers.items())))
+    if report.latencies:
+        ordered = sorted(report.latencies)
+        median, p95 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.95)]
+        lines.append(f"another client meanwhile: {len(ordered)} requests, median {median * 1000:.0f} ms, 95th "
+                     f"percentile {p95 * 1000:.0f} ms, slowest {ordered[-1] * 1000:.0f} ms")
+    lines.append(f"the server's peak memory: {report.peak_bytes / 2**20:.0f} MiB (its budget: {MEMORY_BUDGET_MB} MiB)")
     return "\n".join(lines)
 
 
@@ -274,11 +427,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3600.0, help="stop sending after this long")
     args = parser.parse_args()
     report = fuzz(args.count, args.seed, [EXAMPLES, *args.images], args.seconds)
-    print(f"{args.count} damaged uploads, seed {args.seed}, on {os.cpu_count()} cores "
-          f"(load average {os.getloadavg()[0]:.1f})\n")
+    print(f"{args.count} requests (damaged uploads, every {HOSTILE_EVERY}th a hostile case), seed {args.seed}, on "
+          f"{os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})\n")
     print(table(report))
     print("\n" + ("\n".join(report.problems) if report.problems else "no problems: no 5xx, no traceback in the "
-                  "server's log, nothing left in its data dir"))
+                  "server's log, nothing left in its data dir, its memory under its budget, every slow connection "
+                  "closed, another client always answered"))
     sys.exit(1 if report.problems else 0)
 
 

@@ -95,7 +95,7 @@ def open_image(file: str | os.PathLike | IO[bytes], name: str) -> Image.Image:
         with warnings.catch_warnings(), _no_pillow_pixel_limit():
             warnings.simplefilter("ignore")  # problems become ImageErrors, not stray warnings
             return Image.open(file)
-    except UnidentifiedImageError:
+    except (UnidentifiedImageError, MemoryError):  # not an image; or out of memory, which is not damage
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise OSError, ValueError, struct.error, ...
         raise _damaged(name, exc) from None
@@ -109,6 +109,8 @@ def decode_image(image: Image.Image, name: str) -> Image.Image:
             warnings.simplefilter("ignore")
             image.load()
             return _to_rgb(image)
+    except MemoryError:  # the file may be fine: the memory it needs is not there (or not allowed)
+        raise
     except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, EOFError, ...
         raise _damaged(name, exc) from None
 

@@ -61,6 +61,7 @@ def app_client(data_dir: Path, **settings: Any) -> Iterator[TestClient]:
     """The app on `data_dir` with its workers running, as a TestClient."""
     settings.setdefault("rate_limit", 10_000)  # the tests send many requests; test_guard.py tests the limit
     settings.setdefault("max_iterations", 100_000)  # jobs that run until they are cancelled; test_limits.py
+    settings.setdefault("client_queue", 10_000)  # one client sends them all; test_quotas.py tests the limit
     app = create_app(ServerSettings(data_dir=data_dir, device="cpu", **settings))
     with TestClient(app, base_url="http://localhost") as client:  # a name the server answers to
         yield client
@@ -72,11 +73,14 @@ def run_budget_mb(megabytes: float) -> float:
     return (process_bytes(torch.device("cpu")) + NETWORK_BYTES) / 2**20 + megabytes
 
 
-def idle_client(data_dir: Path, peer: str = "testclient", scheme: str = "http", **settings: Any) -> TestClient:
+def idle_client(data_dir: Path, peer: str = "testclient", scheme: str = "http", raise_server_exceptions: bool = True,
+                **settings: Any) -> TestClient:
     """The app on `data_dir` with its workers not started (accepted jobs stay queued, nothing runs),
     as a TestClient whose requests come from the address `peer` over `scheme`."""
+    settings.setdefault("client_queue", 10_000)
     app = create_app(ServerSettings(data_dir=data_dir, device="cpu", **settings))
-    return TestClient(app, base_url=f"{scheme}://localhost", client=(peer, 50000))
+    return TestClient(app, base_url=f"{scheme}://localhost", client=(peer, 50000),
+                      raise_server_exceptions=raise_server_exceptions)
 
 
 @pytest.fixture

@@ -180,7 +180,7 @@ def test_a_restart_gives_up_on_a_job_that_keeps_killing_the_server_and_drops_hal
     crashing, interrupted = store.add(image, image, **fields), store.add(image, image, **fields)
     store.update(crashing.id, status="running", attempts=MAX_ATTEMPTS)
     store.update(interrupted.id, status="running", attempts=1)
-    (data / "jobs" / ".new-0123").mkdir()
+    (data / "jobs" / f".new-{'e' * 32}").mkdir()  # a job being added (its id)
     (data / "jobs" / ("f" * 32)).mkdir()  # renamed into place, but the server died before storing its row
 
     assert store.recover() == [interrupted.id]

@@ -114,3 +114,45 @@ def test_serve_beyond_loopback_makes_up_a_token(tmp_path, monkeypatch) -> None:
     assert token is not None and len(token) >= 32
     _serve(build_parser().parse_args(["serve", "--data-dir", str(tmp_path)]))
     assert started["settings"].token is None, "on loopback, as before: no token unless given"
+
+
+@pytest.mark.parametrize("options", [["--trusted-proxy", "127.0.0.1", "--allowed-host", "studio.example.org"],
+                                     ["--trusted-proxy", "127.0.0.1"], ["--allowed-host", "studio.example.org"]])
+def test_serve_on_loopback_behind_a_proxy_or_under_a_name_makes_up_a_token(tmp_path, monkeypatch, options) -> None:
+    """A TLS proxy on the same host reaches a loopback server from the network: it needs a token too."""
+    started = {}
+    monkeypatch.setattr("impasto.web.server.serve", lambda settings: started.setdefault("settings", settings))
+    from impasto.cli import build_parser
+
+    _serve(build_parser().parse_args(["serve", "--data-dir", str(tmp_path), *options]))
+    settings = started["settings"]
+    assert settings.token is not None and len(settings.token) >= 32
+    client = idle_client(tmp_path / "data", peer="127.0.0.1", token=settings.token,
+                         trusted_proxies=settings.trusted_proxies, allowed_hosts=settings.allowed_hosts)
+    proxied = {"Host": "studio.example.org", "X-Forwarded-For": "203.0.113.5"}
+    assert client.get("/api/jobs", headers=proxied if settings.allowed_hosts else {}).status_code == 401
+
+
+def test_no_page_of_another_site_may_frame_the_app_and_it_loads_only_its_own_files(guarded) -> None:
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    answers = [guarded.get("/", params={"token": TOKEN}), guarded.get("/api/jobs", headers=bearer),
+               guarded.get("/static/app.js", headers=bearer), guarded.get("/api/jobs"),  # a 401 too
+               guarded.get("/api/jobs/nope", headers=bearer)]
+    for answer in answers:
+        assert answer.headers["x-frame-options"] == "DENY", answer.url
+        policy = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy and "http" not in policy
+        assert answer.headers["referrer-policy"] == "no-referrer"
+    assert guarded.get("/docs", headers=bearer).status_code == 404, "with a token: no docs from elsewhere"
+    assert guarded.get("/api/options", headers=bearer).json()["docs"] is None
+    assert guarded.get("/openapi.json", headers=bearer).json()["info"]["title"] == "impasto"
+
+
+def test_the_docs_of_a_server_without_a_token_load_a_pinned_swagger_checked_by_its_hash(client) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and client.get("/api/options").json()["docs"] == "/docs"
+    scripts = [line for line in docs.text.splitlines() if "https://" in line]
+    assert scripts and all("swagger-ui-dist@5.36.0/" in line for line in scripts)
+    assert docs.text.count('integrity="sha384-') == 2
+    assert "script-src 'self' https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.36.0/;" in \
+        docs.headers["content-security-policy"]

@@ -43,7 +43,18 @@ def add_parser(commands: Any) -> None:
     serve.add_argument(
         "--max-pixels", type=int, default=d.max_pixels, metavar="N", help="largest uploaded image in pixels"
     )
+    serve.add_argument("--decode-slots", type=int, default=d.decode_slots, metavar="N",
+                       help="uploads decoded at once, each in a child process (503 beyond)")
+    serve.add_argument("--decode-memory-mb", type=float, default=d.decode_memory_mb, metavar="MB",
+                       help="memory one upload's decoding may take, whatever the file claims (413 beyond)")
+    serve.add_argument("--decode-seconds", type=float, default=d.decode_seconds, metavar="S",
+                       help="seconds one upload's decoding may take (422 beyond)")
     serve.add_argument("--max-queue", type=int, default=d.max_queue, metavar="N", help="most jobs waiting at once")
+    serve.add_argument("--max-disk", dest="max_disk_gb", type=float, default=d.max_disk_gb, metavar="GB",
+                       help="most the jobs may hold in the data dir, counting what waiting jobs may come to "
+                       "(507 beyond)")
+    serve.add_argument("--keep-days", type=float, default=d.keep_days, metavar="DAYS",
+                       help="days an ended job is kept before it is removed with its files (0: for ever)")
     serve.add_argument("--max-iterations", type=int, default=d.max_iterations, metavar="N",
                        help="most iterations a job may ask for")
     serve.add_argument(
@@ -59,7 +70,8 @@ def add_parser(commands: Any) -> None:
     network = serve.add_argument_group("facing a network")
     network.add_argument(
         "--token",
-        help="require this token of every request (default beyond loopback: one made up and printed at start-up)",
+        help="require this token of every request (default beyond loopback, behind --trusted-proxy or with "
+        "--allowed-host: one made up and printed at start-up)",
     )
     network.add_argument(
         "--allowed-host",
@@ -81,6 +93,14 @@ def add_parser(commands: Any) -> None:
         help="the IP address (or network, 10.0.0.0/8) of a proxy in front of the server whose X-Forwarded-For "
         "and X-Forwarded-Proto are believed (the rate limit then counts the client it names); repeat for more",
     )
+    network.add_argument("--client-queue", type=int, default=d.client_queue, metavar="N",
+                         help="most jobs one client address may have waiting or running (429 beyond)")
+    network.add_argument("--client-disk-mb", type=float, default=d.client_disk_mb, metavar="MB",
+                         help="most one client address's jobs may hold on disk (507 beyond)")
+    network.add_argument("--header-timeout", type=float, default=d.header_timeout, metavar="S",
+                         help="seconds a request's headers may take to arrive (408 beyond)")
+    network.add_argument("--body-timeout", type=float, default=d.body_timeout, metavar="S",
+                         help="seconds a request's body may take to arrive after its headers (408 beyond)")
     serve.add_argument(
         "--ray",
         metavar="ADDRESS",
@@ -96,13 +116,16 @@ def _serve(args: argparse.Namespace) -> int:
     given["allowed_hosts"] = tuple(given.get("allowed_hosts", ()))
     given["trusted_proxies"] = tuple(_proxy(address) for address in given.get("trusted_proxies", ()))
     settings = ServerSettings(**given)
-    if settings.token is None and not settings.loopback:  # beyond this machine: never without a token
+    if settings.token is None and settings.facing_network:  # beyond loopback or behind a proxy: never without one
         settings = dataclasses.replace(settings, token=secrets.token_urlsafe(24))
     for name in ("port", "max_upload_mb", "max_video_mb", "max_frames", "max_pixels", "max_queue", "max_iterations",
-                 "memory_budget_mb", "rate_limit"):
+                 "memory_budget_mb", "rate_limit", "header_timeout", "body_timeout", "decode_slots",
+                 "decode_memory_mb", "decode_seconds", "max_disk_gb", "client_queue", "client_disk_mb"):
         value = getattr(settings, name)
         if value is not None and value <= 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value:g}")
+            raise ConfigError(f"--{_option(name)} must be positive, got {value:g}")
+    if settings.keep_days < 0:
+        raise ConfigError(f"--keep-days must be 0 (for ever) or more, got {settings.keep_days:g}")
     try:
         from ..web.server import serve
 
@@ -115,6 +138,11 @@ def _serve(args: argparse.Namespace) -> int:
               f"pip install 'impasto[{extra}]'", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+def _option(name: str) -> str:
+    """A setting's option: max_disk_gb -> max-disk."""
+    return {"max_disk_gb": "max-disk"}.get(name, name.replace("_", "-"))
 
 
 def _proxy(address: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["FLOW_METHODS", "MAX_SIDE", "VideoConfig"]
+__all__ = ["FLOW_METHODS", "MAX_SECONDS", "MAX_SIDE", "MAX_TEMPORAL_FRAMES", "VideoConfig"]
 
 FLOW_METHODS = ("dis", "farneback")
 """OpenCV's DIS (Kroeger et al. 2016; dense inverse search, medium preset, with variational
@@ -18,6 +18,16 @@ refinement), or Farneback's polynomial expansion (2003)."""
 
 MAX_SIDE = 512
 """px: frames keep the clip's own size up to this longest side, unless a size is given."""
+MAX_TEMPORAL_FRAMES = 8
+"""Most offsets `temporal_frames` may list: each adds a flow per frame (cached on disk, 12 bytes a
+pixel) and a warped target per frame (in memory), so the work grows with their number."""
+MAX_SECONDS = 86_400.0
+"""Latest `start` (and longest `duration`), in seconds: a day."""
+FLOW_BYTES = 12
+"""Bytes a pixel of a cached flow takes on disk: its two float32 components and a float32 mask."""
+TARGET_BYTES = 32
+"""Bytes a pixel of each temporal target takes in memory while a frame runs: the warped frame and
+its weight (float32, 4 channels), its luminance copy and the warp's own temporaries."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,9 @@ class VideoConfig:
         if not self.temporal_frames or any(not isinstance(j, int) or j < 1 for j in self.temporal_frames):
             raise ConfigError(f"temporal_frames must be whole numbers of at least 1, e.g. 1,2,4; got "
                               f"{','.join(map(str, self.temporal_frames)) or 'none'}")
+        if len(self.temporal_frames) > MAX_TEMPORAL_FRAMES:
+            raise ConfigError(f"temporal_frames takes at most {MAX_TEMPORAL_FRAMES} offsets (each adds a flow to "
+                              f"cache and a target to hold per frame), got {len(self.temporal_frames)}")
         if not _number(self.temporal_weight) or self.temporal_weight < 0:
             raise ConfigError(f"temporal_weight must be zero or a positive number, got {self.temporal_weight!r}")
         if not _whole(self.later_iterations) or self.later_iterations < 0:
@@ -71,11 +84,26 @@ class VideoConfig:
             raise ConfigError(f"flow must be one of {', '.join(FLOW_METHODS)}, got {self.flow!r}")
         if not isinstance(self.independent, bool):
             raise ConfigError(f"independent must be true or false, got {self.independent!r}")
-        if not _number(self.start) or self.start < 0 or \
-                (self.duration is not None and (not _number(self.duration) or self.duration <= 0)):
-            raise ConfigError(f"start must be >= 0 and duration > 0 seconds, got {self.start!r} and {self.duration!r}")
+        if not _number(self.start) or not 0 <= self.start <= MAX_SECONDS or (self.duration is not None and (
+                not _number(self.duration) or not 0 < self.duration <= MAX_SECONDS)):
+            raise ConfigError(f"start must be from 0 and duration over 0, both at most {MAX_SECONDS:,.0f} seconds, "
+                              f"got {self.start!r:.20} and {self.duration!r:.20}")
         if self.max_frames is not None and (not _whole(self.max_frames) or self.max_frames < 1):
             raise ConfigError(f"max_frames must be a positive whole number, got {self.max_frames!r}")
+
+    def work_bytes(self, frames: int, size: tuple[int, int]) -> int:
+        """The most bytes a run of `frames` frames of `size` (width, height) keeps in its work dir:
+        the decoded frames and each pass's finished ones (uncompressed, at most), and a cached flow
+        per frame and offset in each direction its passes run."""
+        pixels = size[0] * size[1]
+        directions = 1 if self.passes == 1 else 2
+        flows = 0 if self.independent else frames * len(self.temporal_frames) * directions
+        return frames * (1 + self.passes) * 3 * pixels + flows * FLOW_BYTES * pixels
+
+    def target_bytes(self, size: tuple[int, int]) -> int:
+        """The memory a later frame's temporal targets take besides its transfer's own (planned by
+        `pipeline.plan_transfer`)."""
+        return 0 if self.independent else len(self.temporal_frames) * TARGET_BYTES * size[0] * size[1]
 
     def replace(self, **changes: Any) -> VideoConfig:
         """A copy with some fields changed."""

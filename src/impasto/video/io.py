@@ -81,17 +81,22 @@ def open_clip(path: str | os.PathLike) -> Clip:
 
 
 def read_frames(
-    path: str | os.PathLike, start: float = 0.0, duration: float | None = None, max_frames: int | None = None
+    path: str | os.PathLike, start: float = 0.0, duration: float | None = None, max_frames: int | None = None,
+    max_pixels: int | None = None,
 ) -> Iterator[tuple[Image.Image, int]]:
     """Decode the frames from `start` seconds on, for `duration` seconds or `max_frames` frames,
-    one at a time: (RGB image, timestamp in the stream's time base).
+    one at a time: (RGB image, timestamp in the stream's time base). `max_pixels`: the most pixels
+    a frame may have, as decoded (a stream's header may claim another size than its frames have):
+    ffmpeg's decoder refuses larger ones, and each frame is checked before it is converted.
 
     Raises:
-        ImageError: the file cannot be decoded (unknown codec, corrupt data).
+        ImageError: the file cannot be decoded (unknown codec, corrupt data), or a frame is over `max_pixels`.
     """
     with _opened(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        if max_pixels is not None:
+            stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(max_pixels)}
         time_base = stream.time_base or Fraction(1, 90000)
         if start > 0:
             container.seek(int(start / time_base), stream=stream)  # to the key frame before `start`
@@ -104,11 +109,16 @@ def read_frames(
                     continue
                 if (duration is not None and seconds >= start + duration - 1e-6) or count == max_frames:
                     return
+                if max_pixels is not None and frame.width * frame.height > max_pixels:
+                    raise ImageError(f"input video {str(path)!r} has a frame of {frame.width}x{frame.height} = "
+                                     f"{frame.width * frame.height:,} pixels, over the limit of {max_pixels:,}: "
+                                     f"downscale it")
                 count += 1
                 yield frame.to_image().convert("RGB"), pts
         except av.error.FFmpegError as error:
-            raise ImageError(f"input video {str(path)!r} cannot be decoded ({error}): re-encode it, e.g. to "
-                             f"H.264 MP4 with ffmpeg") from None
+            refused = "" if max_pixels is None else f"; its decoder refuses frames over {max_pixels:,} pixels"
+            raise ImageError(f"input video {str(path)!r} cannot be decoded ({error}{refused}): re-encode it, e.g. "
+                             f"to H.264 MP4 with ffmpeg") from None
 
 
 def count_frames(path: str | os.PathLike, start: float = 0.0, duration: float | None = None) -> int:

@@ -41,9 +41,11 @@ from PIL import Image
 
 from ..color import luminance
 from ..config import TransferConfig
+from ..device import resolve_device
 from ..errors import ConfigError, ImageError, ImpastoError, Interrupted, OptimizationError
 from ..files import atomic_file
 from ..images import ImageSource, load_image, longest_side, save_image, to_tensor
+from ..memory import process_bytes
 from ..optimize import Progress
 from ..pipeline import plan_transfer, transfer
 from ..vgg import min_input_side
@@ -124,7 +126,9 @@ def stylize_video(
     width, height = frame_size((clip.width, clip.height), video)
     config = (config or TransferConfig()).replace(size=max(width, height))
     _check_frame_size(clip, (width, height), config)
-    plan_transfer(Image.new("RGB", (width, height)), config)  # a budget the frames cannot fit: refused now
+    # A budget the frames and their temporal targets cannot fit: refused now.
+    held = process_bytes(resolve_device(config.device)) + video.target_bytes((width, height))
+    plan_transfer(Image.new("RGB", (width, height)), config, held)
     check_audio(clip, out)
     work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".work")
     record = {
@@ -243,7 +247,8 @@ def _open_work_dir(
     config = config.with_seed()
     timestamps: list[int] = []
     (work / "input").mkdir(parents=True, exist_ok=True)
-    for index, (frame, pts) in enumerate(read_frames(clip.path, video.start, video.duration, video.max_frames)):
+    frames = read_frames(clip.path, video.start, video.duration, video.max_frames, config.max_pixels)
+    for index, (frame, pts) in enumerate(frames):
         frame = frame if frame.size == size else frame.resize(size, Image.Resampling.LANCZOS)
         save_image(frame, work / "input" / f"{index:06d}.png")
         timestamps.append(pts)

@@ -25,7 +25,7 @@ from ..images import EXAMPLES, longest_side, resize_longest
 from ..memory import largest_planned_side
 from ..pipeline import plan_transfer
 from ..vgg import min_input_side
-from ..video.config import VideoConfig
+from ..video.config import MAX_SIDE, VideoConfig
 from .jobs import JobManager, QueueFull
 from .options import (
     COMPARE_STRENGTHS,
@@ -101,6 +101,7 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
             "clip_formats": CLIPS,
         },
         "devices": [str(device) for device in request.app.state.manager.devices],
+        "docs": "/docs" if settings.token is None else None,
         "examples": [
             {"name": name, "title": title, "kind": kind, "url": f"/api/examples/{name}"}
             for name, (title, kind) in EXAMPLE_TITLES.items()
@@ -136,14 +137,18 @@ def create_job(
     memory, 429 the queue is full, 507 the server's disk is full."""
     given = parse_settings(settings)
     _check_iterations("iterations", given.config.iterations, limits)
+    client = request.client.host if request.client else "unknown"
+    _check_client_queue(jobs, client, limits)
+    decoder, side = request.app.state.decoder, given.config.size
     with staged(jobs.store.root) as folder:
-        photo = read_content(content, limits, folder, given.video)
+        photo = read_content(content, limits, folder, given.video, decoder, side)
         given.check_kind(isinstance(photo, Clip))
         if isinstance(photo, Clip):
             _check_iterations("later_iterations", given.video.later_iterations, limits)
-        painting = read_image(style, "painting", limits.max_upload_bytes, limits.max_pixels)
+            side = given.video.size or MAX_SIDE  # the frames' longest side, at most
+        painting = read_image(style, "painting", limits, folder, decoder, _painting_side(given.config, side))
         job = _submit(request, jobs, given, photo, painting, _display_name(content.filename, "photo"),
-                      _display_name(style.filename, "painting"))
+                      _display_name(style.filename, "painting"), client)
     response.headers["Location"] = f"/api/jobs/{job.id}"
     return job_json(job, jobs)
 
@@ -154,32 +159,80 @@ def _check_iterations(name: str, value: int, limits: ServerSettings) -> None:
                           f"(impasto serve --max-iterations), got {value:,}")
 
 
+def _check_client_queue(jobs: JobManager, client: str, limits: ServerSettings) -> None:
+    """Refuse a client that has as many jobs waiting or running as one may (before its uploads are decoded)."""
+    waiting = jobs.store.usage(client)[1]
+    if waiting >= limits.client_queue:
+        raise HTTPException(429, f"{waiting} jobs from your address are waiting or running, the most one address "
+                                 f"may have on this server (impasto serve --client-queue): wait for one to end")
+
+
+def _check_disk(jobs: JobManager, client: str, planned: int, limits: ServerSettings) -> None:
+    """Refuse a job whose files (at most `planned` bytes) would take the data dir, or the client's
+    jobs, over their quota."""
+    used, mine = jobs.store.usage()[0], jobs.store.usage(client)[0]
+    if used + planned > limits.max_disk_bytes:
+        raise HTTPException(507, f"this job may need {_gib(planned)}, and the server's jobs hold {_gib(used)} of "
+                                 f"the {_gib(limits.max_disk_bytes)} they may (impasto serve --max-disk): try "
+                                 f"again once older jobs are deleted or expire")
+    if mine + planned > limits.client_disk_bytes:
+        raise HTTPException(507, f"this job may need {_gib(planned)}, and your jobs hold {_gib(mine)} of the "
+                                 f"{_gib(limits.client_disk_bytes)} one address may (impasto serve "
+                                 f"--client-disk-mb): delete some of them")
+
+
+def _gib(count: int) -> str:
+    return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
+
+
+def _planned_bytes(kind: str, shape: tuple[int, int], painting: tuple[int, int], files: dict[str, Path],
+                   count: int, video: VideoConfig) -> int:
+    """The most a job's folder comes to: its inputs at their working sizes, its uploaded clip, and
+    what its run writes (a still's preview and result, a comparison's `count` variants, a clip's
+    work dir for its `count` frames and its video), each image at 3 bytes a pixel (PNG's deflate
+    makes them smaller)."""
+    pixels = shape[0] * shape[1]
+    inputs = 3 * (pixels + painting[0] * painting[1]) + sum(path.stat().st_size for path in files.values())
+    if kind == "video":
+        return inputs + video.work_bytes(count, shape) + count * pixels  # H.264 at crf 18: far under a byte a pixel
+    return inputs + 3 * pixels * (2 + (count if kind == "compare" else 0))
+
+
 def _submit(request: Request, jobs: JobManager, given: JobSettings, photo: Image.Image | Clip,
-            painting: Image.Image, content_name: str, style_name: str) -> Job:
-    """Check the sizes against the layers, the pixel limit and the memory, and queue the job."""
-    config, fields, files = given.config, dict[str, Any](), dict[str, Path]()
+            painting: Image.Image, content_name: str, style_name: str, client: str) -> Job:
+    """Check the sizes against the layers, the pixel limit, the memory and the disk, and queue the job."""
+    # The run decodes no image (nor a clip's frame) larger than the server takes.
+    config = given.config.replace(max_pixels=min(given.config.max_pixels, request.app.state.settings.max_pixels))
+    fields, files, held = dict[str, Any](), dict[str, Path](), request.app.state.held
+    shape = photo.size if isinstance(photo, Image.Image) else (photo.width, photo.height)
     if isinstance(photo, Clip):
         from ..video.run import frame_size  # impasto[video] is there: the clip was probed with it
 
-        size = frame_size((photo.width, photo.height), given.video)
-        config = config.replace(size=max(size))
+        shape = frame_size(shape, given.video)
+        config = config.replace(size=max(shape))
         frames = photo.frames * given.video.passes
         fields = {"kind": "video", "video": given.video.to_dict(), "total": frames}
         files = {photo.path.name: photo.path}
-        photo = photo.first.resize(size, Image.Resampling.LANCZOS)
+        held += given.video.target_bytes(shape)  # a later frame holds its temporal targets besides its run
     elif given.strengths is not None:
         fields = {"kind": "compare", "total": config.iterations * len(given.strengths),
                   "variants": [{"strength": strength, "status": "queued", "step": 0} for strength in given.strengths]}
-    _check_layers(config, photo.size, painting.size)
-    _check_pixels(config, photo.size, painting.size)
+    _check_layers(config, shape, painting.size)
+    _check_pixels(config, shape, painting.size)
     config = config.replace(memory_budget=request.app.state.memory_budget)  # the run plans its blocks in it
+    if isinstance(photo, Clip):
+        photo = photo.first.resize(shape, Image.Resampling.LANCZOS)
     photo, painting = resize_longest(photo, config.size), resize_longest(painting, _painting_side(config, config.size))
     # The run's own planner on the run's own image: what it refuses would fail the run (ConfigError, 422).
-    plan_transfer(photo, config.replace(device=request.app.state.plan_device or config.device), request.app.state.held)
+    plan_transfer(photo, config.replace(device=request.app.state.plan_device or config.device), held)
     fields = {"total": config.iterations, **fields}
+    kind = fields.get("kind", "still")
+    count = fields["total"] // given.video.passes if kind == "video" else len(given.strengths or ())
+    planned = _planned_bytes(kind, photo.size, painting.size, files, count, given.video)
+    _check_disk(jobs, client, planned, request.app.state.settings)
     try:
         return jobs.submit(photo, painting, files, settings=given.given, config=config.to_dict(),
-                           content_name=content_name, style_name=style_name, **fields)
+                           content_name=content_name, style_name=style_name, client=client, bytes=planned, **fields)
     except QueueFull as error:
         raise HTTPException(429, str(error)) from None
 
@@ -256,7 +309,8 @@ def job_file(job_id: str, name: str, jobs: Manager, download: bool = False) -> R
     if name == "preview" or (name.startswith("variant-") and job.status == "running"):
         # Replaced as the run goes: send one version whole, not a file that changes size.
         return Response(path.read_bytes(), media_type=media_type, headers={"Cache-Control": "no-cache"})
-    return FileResponse(path, media_type=media_type, filename=_download_name(job, name) if download else None,
+    return FileResponse(path, media_type=media_type,
+                        filename=_download_name(job, name, path.suffix) if download else None,
                         headers={"Cache-Control": "no-cache"},
                         content_disposition_type="attachment" if download else "inline")
 
@@ -276,11 +330,12 @@ def _file(jobs: JobManager, job: Job, name: str) -> tuple[Path, str]:
     return folder / f"{name}.png", "image/png"
 
 
-def _download_name(job: Job, name: str) -> str:
-    """photo_painting.png, clip_painting.mp4, photo_painting_strength-0.25.png"""
+def _download_name(job: Job, name: str, suffix: str = ".png") -> str:
+    """photo_painting.png, clip_painting.mp4, clip_painting_clip.webm, photo_painting_strength-0.25.png;
+    `suffix`: the file's own."""
     stem = f"{_stem(job.content_name)}_{_stem(job.style_name)}"
     if job.kind == "video":
-        return f"{stem}.mp4" if name == "result" else f"{stem}_{name}.png"
+        return f"{stem}.mp4" if name == "result" else f"{stem}_{name}{suffix}"
     index = int(name.split("-")[1]) if name.startswith("variant-") else job.kept if name == "result" else None
     if index is not None and job.variants:
         return f"{stem}_strength-{job.variants[index - 1]['strength']:g}.png"
@@ -372,6 +427,7 @@ def job_json(job: Job, jobs: JobManager, queue: list[str] | None = None) -> dict
         "video": job.video,
         "variants": variants,
         "kept": job.kept,
+        "expires": job.expires,
         "urls": urls,
         "events_url": f"{base}/events",
     }

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,8 +24,9 @@ from ..device import Runtime, resolve_device
 from ..errors import ImpastoError
 from ..memory import available_bytes, process_bytes, resolve_runtime
 from .api import router
-from .guard import Guard
-from .jobs import JobManager
+from .decoding import Decoder
+from .guard import Framing, Guard
+from .jobs import JobManager, disk_full
 from .runners import LocalRunner, RayRunner, Runner
 from .settings import ServerSettings
 from .store import JobStore
@@ -36,7 +38,6 @@ log = logging.getLogger("impasto.web")
 STATIC = Path(__file__).resolve().parent / "static"
 FORM_MARGIN = 1 << 20
 """Bytes allowed in a job's request beyond its two files (the settings, the multipart framing)."""
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def worker_devices(name: str) -> list[torch.device]:
@@ -50,11 +51,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
     """The app serving `settings.data_dir`'s jobs; its workers run while the app is started."""
     devices = worker_devices("cpu" if settings.ray else settings.device)
     runner: Runner = RayRunner(settings.ray) if settings.ray else LocalRunner(devices)
-    store = JobStore(settings.data_dir)
+    store = JobStore(settings.data_dir, settings.keep_days)
     manager = JobManager(store, runner, settings.max_queue)
+    decoder = Decoder(settings.decode_slots, settings.decode_memory_bytes, settings.decode_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The decoders' process starts beside the app (it imports torch): the first upload waits for it.
+        threading.Thread(target=decoder.start, name="impasto-decoder", daemon=True).start()
         manager.start()
         try:
             yield
@@ -70,8 +74,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         summary="Neural style transfer (Gatys, Ecker & Bethge, CVPR 2016): upload a photo and a painting, "
         "watch the painting emerge, keep every result.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
-    app.state.settings, app.state.manager = settings, manager
+    app.state.settings, app.state.manager, app.state.decoder = settings, manager, decoder
     app.state.memory_budget = _memory_budget(settings, devices)
     # What the process holds before any job (a running job's memory is its own, and freed when it
     # ends): the held part of every admission's plan, as of each run's on an idle server.
@@ -83,17 +89,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/", lambda: FileResponse(STATIC / "index.html"), include_in_schema=False)
+    if settings.token is None:  # a server with a token loads nothing from elsewhere into its origin
+        app.add_api_route("/docs", lambda: FileResponse(STATIC / "docs.html"), include_in_schema=False)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ImpastoError, _impasto_error)  # type: ignore[arg-type]
-    app.add_exception_handler(OSError, _os_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OSError, _disk_error)  # type: ignore[arg-type]
+    app.add_exception_handler(sqlite3.OperationalError, _disk_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
     largest = max(settings.max_upload_bytes, settings.max_video_bytes)  # the photo's part: an image or a clip
     app.add_middleware(BodyLimit, max_bytes=largest + settings.max_upload_bytes + FORM_MARGIN)
     app.add_middleware(Guard, token=settings.token, allowed_hosts=settings.allowed_hosts,
                        rate_limit=settings.rate_limit)
-    if settings.trusted_proxies:  # outermost: the Guard sees the client and scheme the proxy names
+    if settings.trusted_proxies:  # the Guard sees the client and scheme the proxy names
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    app.add_middleware(Framing)  # outermost: on every answer, refusals too
     return app
 
 
@@ -144,10 +154,10 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-async def _os_error(request: Request, error: OSError) -> JSONResponse:
-    """A full disk (an upload or a job's files being written) is the server's state, not a bug."""
-    if error.errno in DISK_FULL:
-        log.warning("%s %s: the disk is full (%s)", request.method, request.url.path, error.strerror)
+async def _disk_error(request: Request, error: OSError | sqlite3.OperationalError) -> JSONResponse:
+    """A full disk (an upload, a job's files or its row being written) is the server's state, not a bug."""
+    if disk_full(error):
+        log.warning("%s %s: the disk is full (%s)", request.method, request.url.path, error)
         return JSONResponse({"detail": "the server's disk is full: try again once space is freed"}, status_code=507)
     return await _unexpected_error(request, error)
 

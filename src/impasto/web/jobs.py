@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
+import sqlite3
 import threading
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -31,9 +33,23 @@ from .runners import Runner
 from .runs import Running, run_job
 from .store import Job, JobStore
 
-__all__ = ["EventHub", "JobManager", "QueueFull"]
+__all__ = ["DISK_FULL", "EventHub", "JobManager", "QueueFull", "disk_full"]
 
 log = logging.getLogger("impasto.web")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+RETRY_EVERY = (0.5, 5.0)
+"""Seconds a worker waits before it tries a write to the store again that failed (a full disk):
+the first wait, doubled each time up to the second."""
+EXPIRE_EVERY = 600.0
+"""Seconds between an idle worker's looks for jobs whose --keep-days are over."""
+T = TypeVar("T")
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether `error` is a full disk (or quota): a file's write or SQLite's."""
+    if isinstance(error, OSError):
+        return error.errno in DISK_FULL
+    return isinstance(error, sqlite3.OperationalError) and "full" in str(error)
 
 
 class QueueFull(Exception):
@@ -88,9 +104,11 @@ class JobManager:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Put jobs interrupted by a stop back in the queue and start one worker per slot."""
+        """Put jobs interrupted by a stop back in the queue, remove those whose time is up, and start
+        one worker per slot (which also remove jobs as their time comes, while they wait)."""
         for job_id in self.store.recover():
             log.info("job %s was interrupted by a server stop: queued to run again", job_id)
+        self._expire()
         for slot in self.devices:
             thread = threading.Thread(target=self._work, args=(slot,), name=f"impasto-worker-{slot}", daemon=True)
             thread.start()
@@ -170,26 +188,51 @@ class JobManager:
             try:
                 run_job(running, self.runner, slot)
             except Exception as error:  # a bug or a full disk: the worker lives on, the job says what happened
-                log.error("job %s: failed: %s", job.id, _described(error))
-                self.store.finish(job.id, "failed", f"internal error ({type(error).__name__}): see the server's log")
+                if disk_full(error):
+                    log.warning("job %s: failed: the disk is full (%s)", job.id, error)
+                    message = "the server's disk was full while it ran: run it again once space is freed"
+                else:
+                    log.error("job %s: failed: %s", job.id, _described(error))
+                    message = f"internal error ({type(error).__name__}): see the server's log"
+                self._retried(functools.partial(self.store.finish, job.id, "failed", message))
             finally:
                 with self._lock:
                     del self._cancel[job.id], self._live[job.id]
                     self._ended.pop(job.id).set()
                 self.hub.publish(job.id)
 
+    def _retried(self, write: Callable[[], T]) -> T | None:
+        """`write()` (to the store), tried again while the disk is full until it succeeds; None if
+        the server stops first (the job it was about is then still marked running, and the next
+        start queues it again)."""
+        wait = RETRY_EVERY[0]
+        while True:
+            try:
+                return write()
+            except (OSError, sqlite3.Error) as error:
+                log.warning("the job store cannot be written (%s): trying again in %g s", error, wait)
+            if self._stopping.wait(wait):
+                return None
+            wait = min(2 * wait, RETRY_EVERY[1])
+
     def _next_job(self) -> Job | None:
         """Wait for a queued job and claim it; None when the server stops."""
         with self._wakeup:
             while not self._stopping.is_set():
-                job = self.store.claim_next()
+                job = self._retried(self.store.claim_next)
                 if job is not None:
                     with self._lock:
                         self._cancel[job.id], self._ended[job.id] = threading.Event(), threading.Event()
                         self._live[job.id] = {}
                     return job
-                self._wakeup.wait()
+                if not self._wakeup.wait(EXPIRE_EVERY):
+                    self._expire()
         return None
+
+    def _expire(self) -> None:
+        for job_id in self._retried(self.store.expire) or []:
+            log.info("job %s: removed, its --keep-days are over", job_id)
+            self.hub.publish(job_id)
 
 
 def _described(error: Exception) -> str:

@@ -91,6 +91,8 @@ def parse_settings(text: str | None) -> JobSettings:
     preset = options.pop("preset", None)
     if preset is not None and not isinstance(preset, str):
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    for name, value in settings.items():
+        _check_magnitude(name, value)
     seed = options.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63):
         raise ConfigError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
@@ -99,8 +101,24 @@ def parse_settings(text: str | None) -> JobSettings:
         config = base.replace(**options)
     except (TypeError, AttributeError):  # a JSON value of a type the config's checks do not expect
         raise ConfigError(_wrong_type(base, options)) from None
+    if isinstance(config.style_scale, tuple) and len(config.style_scale) != 1:
+        raise ConfigError(f"style_scale takes one number in the web app (it has one painting), got "
+                          f"{len(config.style_scale)}: {json.dumps(list(config.style_scale))}")
     frames = _video(config.size if "size" in options else None, video)  # after the config: its size is checked
     return JobSettings(config.with_seed(), frames, _strengths(strengths, config, "strength" in options), settings)
+
+
+MAX_MAGNITUDE = 2**63
+"""Every whole number in the settings is less than this in size (a seed's range): larger ones name no
+run, and overflow a float (a size of 400 digits). Floats are finite or infinite: the configs' checks
+refuse infinities."""
+
+
+def _check_magnitude(name: str, value: Any) -> None:
+    """Refuse a whole number (or one in a list) too large to mean anything, before arithmetic overflows on it."""
+    for number in value if isinstance(value, list) else (value,):
+        if isinstance(number, int) and not abs(number) < MAX_MAGNITUDE:
+            raise ConfigError(f"setting {name!r} is out of range: a number of {len(str(abs(number)))} digits")
 
 
 def _video(size: int | None, options: dict[str, Any]) -> VideoConfig:
@@ -161,6 +179,10 @@ def _json_object(text: str | None) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise ConfigError(f"settings is not valid JSON ({error.msg} at character {error.pos})") from None
+    except RecursionError:
+        raise ConfigError("settings is nested too deeply: give a flat JSON object such as {\"size\": 256}") from None
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        raise ConfigError("settings has a number too long to read: give settings within their ranges") from None
     if not isinstance(value, dict):
         raise ConfigError(f'settings must be a JSON object such as {{"size": 256}}, got {type(value).__name__}')
     return value

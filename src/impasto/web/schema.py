@@ -79,6 +79,8 @@ class JobView(BaseModel):
     video: dict[str, Any] | None = Field(description="A clip: its VideoConfig")
     variants: list[Variant] | None = Field(description="A comparison: one per strength, in the order asked for")
     kept: int | None = Field(description="A comparison: the 1-based variant kept as its result")
+    expires: float | None = Field(description="When the job and its files are removed (impasto serve --keep-days); "
+                                  "null while it waits or runs, or if the server keeps jobs for ever")
     urls: dict[str, str] = Field(description="Its files that exist now, by name: content (the photo, a clip's first "
                                  "frame), style, preview, result (PNG; a clip's: MP4), clip (the uploaded clip), "
                                  "all (a comparison's variants as a ZIP)")

@@ -38,8 +38,24 @@ class ServerSettings:
     """Most frames a video job may paint, over all its passes (413 beyond): 10 s at 30 fps."""
     max_pixels: int = TransferConfig.max_pixels
     """Largest uploaded image, in pixels (413 beyond)."""
+    decode_slots: int = 2
+    """Uploads decoded at once, each in a child process (503 beyond them and a few waiting)."""
+    decode_memory_mb: float = 1024.0
+    """Memory one upload's decoding may take, in MiB, whatever its file claims (413 beyond): a
+    50-megapixel image with alpha."""
+    decode_seconds: float = 20.0
+    """Seconds one upload's decoding may take (422 beyond)."""
     max_queue: int = 20
     """Most jobs waiting at once (429 beyond)."""
+    max_disk_gb: float = 20.0
+    """Most bytes the jobs may hold in the data dir, in GiB, counting what queued and running jobs may
+    come to (507 beyond)."""
+    client_queue: int = 5
+    """Most jobs one client address may have waiting or running (429 beyond)."""
+    client_disk_mb: float = 2048.0
+    """Most bytes one client address's jobs may hold, in MiB (507 beyond)."""
+    keep_days: float = 30.0
+    """Days an ended job is kept before it is removed with its files; 0 keeps them for ever."""
     max_iterations: int = 2000
     """Most iterations a job may ask for (422 beyond): twice the longest preset's."""
     memory_budget_mb: float | None = None
@@ -47,7 +63,8 @@ class ServerSettings:
     device: str = "auto"
     """'auto' runs one worker on each CUDA GPU, or one on the CPU (or Apple GPU); or one named device."""
     token: str | None = None
-    """Required of every request when set (see web/guard.py); `impasto serve` makes one up beyond loopback."""
+    """Required of every request when set (see web/guard.py); `impasto serve` makes one up when the
+    server faces a network (`facing_network`)."""
     allowed_hosts: tuple[str, ...] = ()
     """Names the server answers to besides its IP addresses and localhost (against DNS rebinding)."""
     rate_limit: int = 30
@@ -55,12 +72,30 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = ()
     """Addresses (or networks) of proxies whose X-Forwarded-For and X-Forwarded-Proto are believed:
     a request from one counts for the client it names, and is HTTPS if the proxy says so."""
+    header_timeout: float = 10.0
+    """Seconds a request's headers may take to arrive (408 and the connection closed beyond): a client
+    that sends them slowly holds a connection no longer."""
+    body_timeout: float = 120.0
+    """Seconds a request's body may take to arrive after its headers (408 beyond): a clip at the
+    video limit over 7 Mbit/s."""
     ray: str | None = None
     """Run jobs as tasks on this Ray cluster ('auto' or HOST:PORT) rather than in local worker threads."""
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)
+
+    @property
+    def max_disk_bytes(self) -> int:
+        return int(self.max_disk_gb * 2**30)
+
+    @property
+    def client_disk_bytes(self) -> int:
+        return int(self.client_disk_mb * 2**20)
+
+    @property
+    def decode_memory_bytes(self) -> int:
+        return int(self.decode_memory_mb * 2**20)
 
     @property
     def max_video_bytes(self) -> int:
@@ -70,3 +105,9 @@ class ServerSettings:
     def loopback(self) -> bool:
         """Whether the server listens on this machine only."""
         return self.host in ("localhost", "127.0.0.1", "::1")
+
+    @property
+    def facing_network(self) -> bool:
+        """Whether others can reach the server: it listens beyond loopback, or a proxy in front of it
+        (`trusted_proxies`) or a name of its own (`allowed_hosts`) lets them in. It then needs a token."""
+        return not self.loopback or bool(self.trusted_proxies) or bool(self.allowed_hosts)

@@ -1,15 +1,15 @@
 """Uploaded images and clips: size limits, the type judged by the content, a full decode (an image's)
 or a probe (a clip's), and the body limit.
 
-A file's name is never used: its bytes decide its type. What is kept is the decoded image, saved by
-the job store under a generated name, or the clip as it came, under a generated name with the
-extension of its content.
+A file's name is never used: its bytes decide its type. Each upload is copied to a staging folder
+(at most its limit of bytes), then opened and decoded in a child process (`decoding.Decoder`: a
+memory limit and a deadline). What is kept is the decoded image, saved by the job store under a
+generated name, or the clip as it came, under a generated name with the extension of its content.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import shutil
 import uuid
@@ -22,8 +22,9 @@ from fastapi import HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import ImageError
-from ..images import decode_image, open_image
+from ..images import decode_image, open_image, resize_longest
 from ..video.config import VideoConfig
+from .decoding import Decoder
 from .settings import ServerSettings
 
 __all__ = ["CLIP_TYPES", "FORMATS", "BodyLimit", "Clip", "read_content", "read_image", "staged"]
@@ -68,22 +69,32 @@ def staged(root: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def read_content(upload: UploadFile, limits: ServerSettings, folder: Path, video: VideoConfig) -> Image.Image | Clip:
+def read_content(upload: UploadFile, limits: ServerSettings, folder: Path, video: VideoConfig,
+                 decoder: Decoder, side: int) -> Image.Image | Clip:
     """The uploaded photo as `read_image` gives it, or, if it is a clip (MP4, MOV, WebM, MKV, or a GIF
     of several frames; judged by its content), the clip written to `folder` and probed. The frames
     it would paint (between `video.start` and its end, at most `video.max_frames`, times
-    `video.passes`) are counted without decoding; only the first is decoded. Call it from a worker
-    thread.
+    `video.passes`) are counted without decoding; only the first is decoded (in `decoder`'s child
+    process, as an image is). An image larger than `side` on its longest side comes back downscaled
+    to it (the most any run of the job uses), so a large upload never reaches the server whole. Call
+    it from a worker thread.
 
     Raises:
-        HTTPException: 413 too many bytes, pixels or frames, 415 neither an accepted image nor a clip,
-            422 empty, or a clip without a frame in the part asked for or that cannot be decoded.
+        HTTPException: 413 too many bytes, pixels or frames, or too much memory to decode, 415
+            neither an accepted image nor a clip, 422 empty, too slow to decode, or a clip without
+            a frame in the part asked for or that cannot be decoded, 503 too many uploads decoding.
         ImageError: (422) an image that is truncated or corrupt.
     """
     path = folder / "upload"
     size, whole = _copy_at_most(upload.file, path, max(limits.max_upload_bytes, limits.max_video_bytes))
     if size == 0:
         raise HTTPException(422, "the photo file is empty (0 bytes): choose an image file or a clip")
+    return decoder.run(_content, path, size, whole, limits, video, side)
+
+
+def _content(path: Path, size: int, whole: bool, limits: ServerSettings, video: VideoConfig,
+             side: int) -> Image.Image | Clip:
+    """`read_content`'s work on the copied upload (`size` bytes of it; `whole`: all of it), in a child process."""
     with _image_or_none(path) as image:  # a file cut at the limit still shows its type in its header
         if image is not None and image.format not in FORMATS:
             raise HTTPException(415, f"the photo file is a {image.format} image: upload {_accepted()}")
@@ -91,7 +102,7 @@ def read_content(upload: UploadFile, limits: ServerSettings, folder: Path, video
             if not whole or size > limits.max_upload_bytes:
                 raise HTTPException(413, f"the photo file is over the upload limit of "
                                          f"{_mib(limits.max_upload_bytes)}: downscale it")
-            return _decoded(image, "photo", limits.max_pixels)
+            return _decoded(image, "photo", limits, side)
     if not whole or size > limits.max_video_bytes:
         raise HTTPException(413, f"the photo clip is over the video limit of {_mib(limits.max_video_bytes)} "
                                  f"(impasto serve --max-video-mb): shorten or downscale it")
@@ -156,7 +167,7 @@ def _probed(path: Path, limits: ServerSettings, video: VideoConfig) -> Clip:
                                  f"{limits.max_frames:,} (impasto serve --max-frames): paint a part of it (the "
                                  f"settings start, duration, max_frames) or shorten it")
     try:
-        first = next((frame for frame, _ in read_frames(path, video.start, video.duration, 1)), None)
+        first = next((frame for frame, _ in read_frames(path, video.start, video.duration, 1, limits.max_pixels)), None)
     except ImageError:
         raise HTTPException(422, "the photo clip cannot be decoded: re-encode it, e.g. to H.264 MP4") from None
     if first is None:
@@ -168,36 +179,62 @@ def _probed(path: Path, limits: ServerSettings, video: VideoConfig) -> Clip:
     return Clip(kept, width, height, frames, first)
 
 
-def read_image(upload: UploadFile, role: str, max_bytes: int, max_pixels: int) -> Image.Image:
-    """The uploaded `role` image ('photo', 'painting'), decoded to upright RGB in sRGB by the core's
-    own decoder (`impasto.images`). Decoding takes a while for large images: call it from a worker
-    thread, not the event loop.
+def read_image(upload: UploadFile, role: str, limits: ServerSettings, folder: Path, decoder: Decoder,
+               side: int) -> Image.Image:
+    """The uploaded `role` image ('photo', 'painting'), copied to `folder` and decoded to upright RGB
+    in sRGB by the core's own decoder (`impasto.images`) in `decoder`'s child process, downscaled to
+    `side` px if it is larger. Call it from a worker thread, not the event loop.
 
     Raises:
-        HTTPException: 413 too many bytes or pixels, 415 not an image of an accepted type, 422 empty.
+        HTTPException: 413 too many bytes or pixels, or too much memory to decode, 415 not an image
+            of an accepted type, 422 empty or too slow to decode, 503 too many uploads decoding.
         ImageError: (422) truncated or corrupt, wherever Pillow finds the damage.
     """
-    data = _read_at_most(upload, max_bytes, role)
-    if not data:
+    path = folder / role
+    size, whole = _copy_at_most(upload.file, path, limits.max_upload_bytes)
+    if not whole:
+        raise HTTPException(413, f"the {role} file is over the upload limit of {_mib(limits.max_upload_bytes)}: "
+                                 f"downscale it")
+    if size == 0:
         raise HTTPException(422, f"the {role} file is empty (0 bytes): choose an image file")
+    return decoder.run(_image, path, role, limits, side)
+
+
+def _image(path: Path, role: str, limits: ServerSettings, side: int) -> Image.Image:
+    """`read_image`'s work on the copied upload, in a child process."""
     try:
-        image = open_image(io.BytesIO(data), f"the {role}")
+        image = open_image(path, f"the {role}")
     except UnidentifiedImageError:
         raise HTTPException(415, f"the {role} file is not an image: upload {_accepted(clips=False)}") from None
-    if image.format not in FORMATS:
-        raise HTTPException(415, f"the {role} file is a {image.format} image: upload {_accepted(clips=False)}")
-    return _decoded(image, role, max_pixels)
+    with image:
+        if image.format not in FORMATS:
+            raise HTTPException(415, f"the {role} file is a {image.format} image: upload {_accepted(clips=False)}")
+        return _decoded(image, role, limits, side)
 
 
-def _decoded(image: Image.Image, role: str, max_pixels: int) -> Image.Image:
+DECODE_BYTES = 12
+"""Bytes a pixel of an image takes while it is decoded to RGB: Pillow's 4-byte pixels, decoded and
+converted (and composited on white where it has alpha)."""
+
+
+def _decoded(image: Image.Image, role: str, limits: ServerSettings, side: int) -> Image.Image:
+    """`image` decoded (at most `side` px on its longest side), if its size is within the pixel limit
+    and the memory its decoding takes, as its header gives it, within the decode budget (the child's
+    memory limit enforces that budget on files whose decoding takes more than their header says)."""
     width, height = image.size
-    if width * height > max_pixels:
+    if width * height > limits.max_pixels:
         raise HTTPException(
             413,
             f"the {role} image is {width}x{height} = {width * height:,} pixels, over the limit of "
-            f"{max_pixels:,}: downscale it",
+            f"{limits.max_pixels:,}: downscale it",
         )
-    return decode_image(image, f"the {role}")
+    if width * height * DECODE_BYTES > limits.decode_memory_bytes:
+        raise HTTPException(413, f"the {role} image is {width}x{height}, which needs about "
+                                 f"{width * height * DECODE_BYTES / 2**20:,.0f} MiB to decode, over the "
+                                 f"{limits.decode_memory_mb:,.0f} MiB an upload may take (impasto serve "
+                                 f"--decode-memory-mb): downscale it")
+    decoded = decode_image(image, f"the {role}")
+    return decoded if max(decoded.size) <= side else resize_longest(decoded, side)
 
 
 def _copy_at_most(source: BinaryIO, path: Path, max_bytes: int) -> tuple[int, bool]:
@@ -211,16 +248,6 @@ def _copy_at_most(source: BinaryIO, path: Path, max_bytes: int) -> tuple[int, bo
             size += len(chunk)
             file.write(chunk)
     return size, True
-
-
-def _read_at_most(upload: UploadFile, max_bytes: int, role: str) -> bytes:
-    chunks, size = [], 0
-    while chunk := upload.file.read(CHUNK):
-        size += len(chunk)
-        if size > max_bytes:
-            raise HTTPException(413, f"the {role} file is over the upload limit of {_mib(max_bytes)}: downscale it")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _accepted(clips: bool = True) -> str:
@@ -251,7 +278,7 @@ class BodyLimit:
         if scope["type"] == "http" and scope["method"] == "POST":
             headers = dict(scope["headers"])
             length = headers.get(b"content-length")
-            if length is None and b"chunked" in headers.get(b"transfer-encoding", b""):
+            if length is None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():  # any case
                 return await _refuse(send, 411, "send the upload with a Content-Length")
             if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
                 return await _refuse(send, 413, f"the request is over the limit of {_mib(self.max_bytes)}")

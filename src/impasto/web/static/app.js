@@ -40,6 +40,7 @@ async function init() {
   // A link with ?token=... has given this browser the server's cookie: keep the token out of sight and history.
   if (new URLSearchParams(location.search).has("token")) history.replaceState(null, "", location.pathname);
   state.options = await api("/api/options");
+  $("#docs-link").hidden = !state.options.docs;  // a server with a token serves no /docs
   setIdle(true);
   buildPresets();
   buildVideoSettings();
@@ -585,7 +586,8 @@ function card(job) {
     chip.textContent = text;
     return chip;
   }));
-  $(".card-time", node).textContent = ago(job.created);
+  $(".card-time", node).textContent = ago(job.created) + (job.expires ? ` · ${going(job.expires)}` : "");
+  if (job.expires) $(".card-time", node).title = `removed with its files on ${new Date(job.expires * 1000).toLocaleString()}`;
   const download = $(".card-download", node);
   const file = job.urls.result || job.urls.all;
   download.hidden = !file;
@@ -662,6 +664,14 @@ function ago(epoch) {
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
   return new Date(epoch * 1000).toLocaleDateString();
+}
+
+// When a finished job goes (the server's --keep-days after it ended).
+function going(epoch) {
+  const days = (epoch - Date.now() / 1000) / 86400;
+  if (days < 1 / 24) return "goes within the hour";
+  if (days < 1) return `goes in ${Math.ceil(days * 24)} h`;
+  return `goes in ${Math.ceil(days)} day${Math.ceil(days) === 1 ? "" : "s"}`;
 }
 
 // The API's messages are lower-case clauses (as the CLI prints them); the page shows sentences.
