@@ -10,7 +10,7 @@ from impasto.config import TransferConfig
 from impasto.errors import ConfigError, Interrupted
 from impasto.pipeline import transfer
 
-CONFIG = TransferConfig(size=48, levels=2, iterations=4, precision="fp32")
+CONFIG = TransferConfig(size=64, levels=2, iterations=4, precision="fp32")
 
 
 def test_a_run_stopped_after_a_level_resumes_after_it_with_the_same_image(tmp_path, content_path, style_path) -> None:

@@ -88,7 +88,7 @@ def test_dry_run_with_workers_shows_them_and_the_finest_levels_steps(tmp_path, c
     monkeypatch.setattr(command, "_ray_blocks", lambda args, config: cluster)
     out = tmp_path / "out.png"
     code = main(["transfer", str(content_path), str(style_path), "-o", str(out), "--size", "4096",
-                 "--memory-budget", "3G", "--address", "auto", "--dry-run", *(["--same-steps"] if same_steps else [])])
+                 "--memory-budget", "6G", "--address", "auto", "--dry-run", *(["--same-steps"] if same_steps else [])])
     lines = capsys.readouterr().out.splitlines()
     assert code == 0 and not out.exists() and cluster.stopped
     finest = TransferConfig(size=4096).stages()[-1][1]

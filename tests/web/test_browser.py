@@ -86,11 +86,28 @@ def small_copy(name: str, folder: Path) -> Path:
     return path
 
 
+def test_the_page_runs_under_its_own_content_security_policy(server, browser) -> None:
+    """The other tests let Playwright's waits evaluate scripts in the page (`bypass_csp`), which the
+    app's policy forbids; the page itself must run with the policy enforced."""
+    client = server.start()
+    presets = client.get("/api/options").json()["presets"]
+    page = browser.new_page(viewport=DESKTOP)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda message: problems.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    page.goto(f"{server.url}/?token={TOKEN}")
+    expect(page.locator("#presets button")).to_have_count(len(presets))
+    expect(page.locator("#start")).to_be_disabled()
+    page.close()
+    assert not problems
+
+
 def test_paint_a_photo_in_the_browser(server, browser, shots, tmp_path) -> None:
     client = server.start()
     presets = client.get("/api/options").json()["presets"]
     quickest = min(presets, key=lambda name: presets[name]["iterations"])
-    page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
+    page = browser.new_page(viewport=DESKTOP, accept_downloads=True, bypass_csp=True)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     assert page.goto(server.url).status == 401, "no token, no page"
@@ -168,7 +185,8 @@ def drop(page: Page, example: str, target: str) -> None:
 
 def phone(browser: Browser, url: str, shots: Path) -> None:
     """The same page on a phone: the finished painting from the gallery, and an example picked."""
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                  bypass_csp=True)
     page: Page = context.new_page()
     page.goto(f"{url}/?token={TOKEN}")
     expect(page.locator(".card")).to_have_count(1)
@@ -212,7 +230,7 @@ def test_paint_a_clip_in_the_browser(quick, browser, shots, tmp_path) -> None:
     quick.start()
     clip = tmp_path / "pan.mp4"
     clip.write_bytes(clip_bytes(tmp_path, frames=FRAMES, size=(CLIP_SIDE, CLIP_SIDE * 3 // 4), rate=RATE))
-    page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
+    page = browser.new_page(viewport=DESKTOP, accept_downloads=True, bypass_csp=True)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{quick.url}/?token={TOKEN}")
@@ -275,7 +293,7 @@ def test_paint_a_clip_in_the_browser(quick, browser, shots, tmp_path) -> None:
 def test_compare_strengths_in_the_browser(quick, browser, shots, tmp_path) -> None:
     client = quick.start()
     strengths = client.get("/api/options").json()["compare_strengths"]
-    page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
+    page = browser.new_page(viewport=DESKTOP, accept_downloads=True, bypass_csp=True)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{quick.url}/?token={TOKEN}")
@@ -321,7 +339,8 @@ def test_compare_strengths_in_the_browser(quick, browser, shots, tmp_path) -> No
 
 def phone_context(browser: Browser, url: str) -> Page:
     """The page on a phone, showing the latest job."""
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                  bypass_csp=True)
     page = context.new_page()
     page.goto(f"{url}/?token={TOKEN}")
     expect(page.locator("#status")).to_be_visible()

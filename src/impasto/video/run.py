@@ -273,10 +273,8 @@ class _Run:
     ) -> None:
         self.work, self.config, self.video, self.styles, self.count = work, config, video, styles, count
         self.callback = callback
-        # Later frames start from the warped previous one at full size: one level, fewer steps, and,
-        # as the finest level of the first frame's schedule, the Laplacian term at its finest share.
-        self.later = config.replace(iterations=video.later_iterations, levels=1,
-                                    laplacian_weight=config.laplacian_weight * config.laplacian_finest)
+        # Later frames start from the warped previous one at full size: one level, fewer steps.
+        self.later = config.replace(iterations=video.later_iterations, levels=1)
         self.done = 0
 
     def frame_paths(self, pass_: int) -> Iterator[Path]:
