@@ -12,6 +12,7 @@ its own group, matched only inside its mask, with guided Gram matrices (Gatys et
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -185,6 +186,7 @@ class Objective:
         terms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         self.vgg = vgg
+        self.config, self.image_shape = config, image_shape
         self.terms = list(terms)
         self.relative = config.normalization != "paper"
         self.content_weight, self.style_weight, self.tv_weight, self.palette_weight = (
@@ -207,6 +209,17 @@ class Objective:
                 if self.palette_weight > 0 and styles and styles[0].mask is None else None
             self.edges = _Edges(content, config, image_shape) \
                 if config.laplacian_weight > 0 and config.alpha > 0 and content is not None else None
+
+    def with_content(self, content: torch.Tensor) -> Objective:
+        """This objective against another content image (1, 3, H, W) of the same shape, sharing the
+        style targets (impasto.video's network trains on many crops against one painting)."""
+        other = copy.copy(self)
+        with torch.no_grad():
+            other.content_targets = self._content_targets(content) if self.content_layers else {}
+            other.content_norms = {name: self._content_norm(p) if self.relative else 1.0
+                                   for name, p in other.content_targets.items()}
+            other.edges = None if self.edges is None else _Edges(content, self.config, self.image_shape)
+        return other
 
     def _style_loss(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """sum_l w_l E_l over the style groups, each E_l divided by its norm."""

@@ -32,6 +32,7 @@ from .workers import Workers
 
 __all__ = [
     "Result",
+    "painting_level",
     "plan_transfer",
     "reconstruct_content",
     "run_metadata",
@@ -119,9 +120,10 @@ def transfer(
     seed may be left out), a run starts after the last level it finished.
     """
     styles = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
-    blend = _blend_weights(config, len(styles))
-    scales = _per_style(config.style_scales(len(styles)), len(styles), "style_scale")
-    layer_sets = _scale_layers(config, len(styles))
+    # Bad style settings are refused before the work dir is touched.
+    _blend_weights(config, len(styles))
+    _per_style(config.style_scales(len(styles)), len(styles), "style_scale")
+    _scale_layers(config, len(styles))
     checkpoint = None if work_dir is None else WorkDir(work_dir, config, {"content": _identity(content),
                                                                           "styles": [_identity(s) for s in styles]})
     config = config.with_seed() if checkpoint is None else checkpoint.config
@@ -132,27 +134,47 @@ def transfer(
     device = runtime.device
 
     def level(side: int) -> Level:
-        content_t = to_tensor(resize_longest(photo, side), device)
-        styles_t = [to_tensor(resize_longest(p, _style_side(scale, side)), device)
-                    for p, scale in zip(paintings, scales, strict=True)]
-        masks_t = [None if m is None else to_tensor(m.resize(_size(content_t), Image.Resampling.BILINEAR), device)
-                   for m in masks]
-        work_content, work_styles = content_t, styles_t
-        if config.preserve_colors == "luminance":
-            work_content, work_styles = luminance(content_t), [match_luminance(s, content_t) for s in styles_t]
-        elif config.preserve_colors == "match":
-            work_styles = [match_colors(s, content_t, config.color_match) for s in styles_t]
-
-        style_images = [StyleImage(image, weight, layers, None if mask is None else mask[:, :1])
-                        for image, weight, layers, mask in zip(work_styles, blend, layer_sets, masks_t, strict=True)]
-        current = Level(_shape(content_t), work_content, style_images)
-        if config.preserve_colors == "luminance":  # only then does the level keep the photo to the end
-            current.finish = functools.partial(restore_chroma, content=content_t)
-        return current
+        return _level(photo, paintings, masks, config, side, device)
 
     reached = run_levels(config, runtime, level, lambda side: _shape_of(photo.size, side), callback, init, terms,
                          workers, checkpoint)
     return Result(reached.image, config, reached.steps)
+
+
+def painting_level(content: ImageSource, style: ImageSource | Sequence[ImageSource], config: TransferConfig,
+                   device: torch.device) -> Level:
+    """What `transfer(content, style, config)` matches at full size (`config.size`), on `device`: the
+    content and the style images as its finest level has them. impasto.video trains its network on
+    crops of a clip's frames against these style images."""
+    styles = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
+    photo = load_image(content, config.max_pixels, "content")
+    paintings = [load_image(s, config.max_pixels, "style") for s in styles]
+    return _level(photo, paintings, _load_masks(config, len(styles), photo.size), config, config.size, device)
+
+
+def _level(photo: Image.Image, paintings: list[Image.Image], masks: list[Image.Image | None], config: TransferConfig,
+           side: int, device: torch.device) -> Level:
+    """The images of a transfer's level at longest side `side`."""
+    blend = _blend_weights(config, len(paintings))
+    scales = _per_style(config.style_scales(len(paintings)), len(paintings), "style_scale")
+    content_t = to_tensor(resize_longest(photo, side), device)
+    styles_t = [to_tensor(resize_longest(p, _style_side(scale, side)), device)
+                for p, scale in zip(paintings, scales, strict=True)]
+    masks_t = [None if m is None else to_tensor(m.resize(_size(content_t), Image.Resampling.BILINEAR), device)
+               for m in masks]
+    work_content, work_styles = content_t, styles_t
+    if config.preserve_colors == "luminance":
+        work_content, work_styles = luminance(content_t), [match_luminance(s, content_t) for s in styles_t]
+    elif config.preserve_colors == "match":
+        work_styles = [match_colors(s, content_t, config.color_match) for s in styles_t]
+
+    layer_sets = _scale_layers(config, len(paintings))
+    style_images = [StyleImage(image, weight, layers, None if mask is None else mask[:, :1])
+                    for image, weight, layers, mask in zip(work_styles, blend, layer_sets, masks_t, strict=True)]
+    current = Level(_shape(content_t), work_content, style_images)
+    if config.preserve_colors == "luminance":  # only then does the level keep the photo to the end
+        current.finish = functools.partial(restore_chroma, content=content_t)
+    return current
 
 
 def plan_transfer(content: ImageSource, config: TransferConfig, held: int | None = None,

@@ -123,11 +123,12 @@ class CountBar(_Bar):
         self.steps: StepBar | None = None  # made at the first iteration: a batch's items send none
         self.show(None)
 
-    def step(self, event: Progress) -> None:
-        """An iteration of the current frame or item."""
+    def step(self, event: Progress, prefix: str = "") -> None:
+        """An iteration of the current frame or item, or with a `prefix`, of another task (a network's
+        training)."""
         if self.steps is None:
             self.steps = StepBar(self.quiet, self.stream, position=1, lines=False)
-        self.steps.update(event)
+        self.steps.update(event, prefix)
 
     def advance(self, stats: str) -> None:
         """One more done; `stats` replaces the last."""

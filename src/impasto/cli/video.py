@@ -10,7 +10,16 @@ from typing import Any
 
 from ..config import TransferConfig
 from ..errors import ConfigError, Interrupted, OptimizationError
-from ..video.config import FLOW_METHODS, MAX_SIDE, VideoConfig
+from ..video.config import (
+    CARRY,
+    FLOW_METHODS,
+    MAX_SIDE,
+    MODES,
+    TRAIN_STEPS_BASE,
+    TRAIN_STEPS_MAX,
+    TRAIN_STEPS_PER_FRAME,
+    VideoConfig,
+)
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
 from .progress import CountBar
 from .transfer import transfer_options
@@ -56,6 +65,24 @@ def add_parser(commands: Any) -> None:
     video.add_argument("--flow", choices=FLOW_METHODS, default=d.flow, help="OpenCV optical flow")
     video.add_argument("--independent", action="store_true",
                        help="stylise each frame on its own, from its content frame (the flickering baseline)")
+    keyframes = run.add_argument_group("keyframes mode (--mode keyframes)")
+    keyframes.add_argument("--mode", choices=MODES, default=d.mode,
+                           help="frames: every frame optimised (steadiest, slowest); keyframes: keyframes optimised, "
+                           "the frames between painted by a network trained on the clip and carried along the flow "
+                           "(docs/video.md compares them)")
+    keyframes.add_argument("--keyframes", metavar="I,I,...", help="the frames to paint by optimisation, from 0 "
+                           "(default: chosen from the flow)")
+    keyframes.add_argument("--keyframe-every", type=int, default=d.keyframe_every, metavar="N",
+                           help="most frames between automatic keyframes")
+    keyframes.add_argument("--keyframe-coverage", type=float, default=d.keyframe_coverage, metavar="SHARE",
+                           help="a new keyframe where less of the frame than this can be traced back to the last")
+    keyframes.add_argument("--train-steps", type=int, metavar="N", help="training steps of the network (default: "
+                           f"{TRAIN_STEPS_BASE} + {TRAIN_STEPS_PER_FRAME} a frame, at most {TRAIN_STEPS_MAX})")
+    keyframes.add_argument("--refine", type=int, default=d.refine, metavar="N",
+                           help="optimisation steps of each frame between keyframes, from what it is painted with")
+    keyframes.add_argument("--carry", choices=CARRY, default=d.carry,
+                           help="keyframe: the last keyframe's strokes carried along the flow, the network's where "
+                           "the flow cannot reach; network: the network's painting, blended with the previous frame")
     video.add_argument("--start", type=float, default=d.start, metavar="SECONDS", help="where to begin in the clip")
     video.add_argument("--duration", type=float, metavar="SECONDS", help="how much of the clip (default: to its end)")
     video.add_argument("--max-frames", type=int, metavar="N", help="at most N frames (default: all)")
@@ -70,9 +97,13 @@ def _video(args: argparse.Namespace) -> int:
     # No seed drawn here: a resumed run takes the one its work dir holds.
     config = config_from_args(args, TransferConfig.from_preset(args.preset)).replace(seed=args.seed)
     video = VideoConfig(
-        size=args.size, temporal_weight=args.temporal_weight, temporal_frames=_frames(args.temporal_frames),
+        size=args.size, temporal_weight=args.temporal_weight,
+        temporal_frames=_frames(args.temporal_frames, "--temporal-frames", "1,2,4"),
         later_iterations=args.later_iterations, passes=args.passes, flow=args.flow, independent=args.independent,
-        start=args.start, duration=args.duration, max_frames=args.max_frames,
+        start=args.start, duration=args.duration, max_frames=args.max_frames, mode=args.mode,
+        keyframes=None if args.keyframes is None else _frames(args.keyframes, "--keyframes", "0,120,240"),
+        keyframe_every=args.keyframe_every, keyframe_coverage=args.keyframe_coverage, train_steps=args.train_steps,
+        refine=args.refine, carry=args.carry,
     )
     try:
         from ..video.run import FrameProgress, stylize_video
@@ -88,7 +119,7 @@ def _video(args: argparse.Namespace) -> int:
         if not bars:
             bars.append(CountBar(event.frames, "frames", args.quiet))
         if event.step is not None:
-            bars[0].step(event.step)
+            bars[0].step(event.step, "training the network" if event.stage == "training" else "")
         else:
             bars[0].advance("resumed" if event.loss is None else f"loss {event.loss:.3g}, {event.seconds:.1f} s")
 
@@ -115,8 +146,8 @@ def _video(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frames(text: str) -> tuple[int, ...]:
+def _frames(text: str, option: str, example: str) -> tuple[int, ...]:
     try:
         return tuple(int(item) for item in text.split(",") if item.strip())
     except ValueError:
-        raise ConfigError(f"--temporal-frames takes comma-separated whole numbers, e.g. 1,2,4; got {text!r}") from None
+        raise ConfigError(f"{option} takes comma-separated whole numbers, e.g. {example}; got {text!r}") from None

@@ -6,8 +6,10 @@ Needs the optional extra impasto[video] (PyAV, OpenCV), which the core never imp
     >>> stylize_video("clip.mp4", "painting.jpg", "out.mp4")  # doctest: +SKIP
 
 Modules: `config` (VideoConfig), `io` (decoding and muxing, PyAV), `flow` (OpenCV optical flow,
-warping, the consistency check), `temporal` (the temporal loss term), `run` (the frame loop, work
-dir and resume), `score` (the warping error E_warp of a stylised clip). The names that need the
+warping, the consistency check), `temporal` (the temporal loss term), `run` (the work dir, resume,
+and the choice of loop), `frames` (every frame optimised), `keyframes` (keyframes optimised, the
+rest carried along the flow or painted by the network), `propagate` (the network trained on the
+clip), `progress` (the events), `score` (the warping error E_warp of a stylised clip). The names that need the
 extra are imported on first use, so `VideoConfig` (and the CLI's help) works without it.
 """
 

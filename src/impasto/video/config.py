@@ -10,11 +10,25 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["FLOW_METHODS", "MAX_SECONDS", "MAX_SIDE", "MAX_TEMPORAL_FRAMES", "VideoConfig"]
+__all__ = ["CARRY", "FLOW_METHODS", "MAX_SECONDS", "MAX_SIDE", "MAX_TEMPORAL_FRAMES", "MODES", "VideoConfig"]
 
 FLOW_METHODS = ("dis", "farneback")
 """OpenCV's DIS (Kroeger et al. 2016; dense inverse search, medium preset, with variational
 refinement), or Farneback's polynomial expansion (2003)."""
+
+MODES = ("frames", "keyframes")
+"""'frames': every frame optimised (Ruder et al.); 'keyframes': keyframes optimised, the other frames
+painted by a network trained on the clip and carried along the flow (`keyframes.py`)."""
+CARRY = ("keyframe", "network")
+"""How `--mode keyframes` paints a frame between keyframes: 'keyframe', the last keyframe's painting
+carried along the flow where the frames since can be traced back to it, the network's painting
+elsewhere; 'network', the network's painting, steadied by a blend with the previous output warped
+along the flow where the flow holds."""
+MAX_TRAIN_STEPS = 100_000
+"""Most training steps `train_steps` may ask for (about 14 hours at 512 px on 2 CPU cores)."""
+
+TRAIN_STEPS_BASE, TRAIN_STEPS_PER_FRAME, TRAIN_STEPS_MAX = 150, 1, 600
+"""The default training steps: BASE + PER_FRAME x frames, at most MAX."""
 
 MAX_SIDE = 512
 """px: frames keep the clip's own size up to this longest side, unless a size is given."""
@@ -60,6 +74,24 @@ class VideoConfig:
     """Seconds of the clip to stylise; None: to its end."""
     max_frames: int | None = None
     """At most this many frames; None: all."""
+    mode: str = "frames"
+    """'frames' or 'keyframes' (see MODES)."""
+    keyframes: tuple[int, ...] | None = None
+    """'keyframes' mode: the frames (0-based, in the output) to paint by optimisation; None: chosen
+    from the flow (the first frame, then wherever less than `keyframe_coverage` of a frame can be
+    traced back to the last keyframe, at most `keyframe_every` frames apart)."""
+    keyframe_every: int = 50
+    """'keyframes' mode: most frames from one automatic keyframe to the next."""
+    keyframe_coverage: float = 0.6
+    """'keyframes' mode: a frame of which a smaller share can be traced back to the last keyframe
+    along the flow (occlusions and new content counted out) is painted as a keyframe."""
+    train_steps: int | None = None
+    """'keyframes' mode: steps of the network's training; None: `default_train_steps(frames)`."""
+    refine: int = 0
+    """'keyframes' mode: L-BFGS steps of each frame between keyframes from what it is painted with,
+    with the temporal loss, as `--mode frames` runs `later_iterations`."""
+    carry: str = "keyframe"
+    """'keyframes' mode: how frames between keyframes are painted (see CARRY)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "temporal_frames", tuple(sorted(set(self.temporal_frames))))
@@ -90,6 +122,31 @@ class VideoConfig:
                               f"got {self.start!r:.20} and {self.duration!r:.20}")
         if self.max_frames is not None and (not _whole(self.max_frames) or self.max_frames < 1):
             raise ConfigError(f"max_frames must be a positive whole number, got {self.max_frames!r}")
+        self._check_keyframes()
+
+    def _check_keyframes(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.keyframes is not None:
+            object.__setattr__(self, "keyframes", tuple(sorted(set(self.keyframes))))
+            if any(not _whole(k) or k < 0 for k in self.keyframes) or self.keyframes[:1] != (0,):
+                raise ConfigError(f"keyframes must be whole numbers from 0, the first frame included, e.g. "
+                                  f"0,120,240; got {','.join(map(str, self.keyframes)) or 'none'}")
+        if not _whole(self.keyframe_every) or self.keyframe_every < 1:
+            raise ConfigError(f"keyframe_every must be a positive whole number, got {self.keyframe_every!r}")
+        if not _number(self.keyframe_coverage) or not 0 <= self.keyframe_coverage <= 1:
+            raise ConfigError(f"keyframe_coverage must be a share from 0 to 1, got {self.keyframe_coverage!r}")
+        if self.train_steps is not None and (not _whole(self.train_steps)
+                                             or not 0 <= self.train_steps <= MAX_TRAIN_STEPS):
+            raise ConfigError(f"train_steps must be a whole number from 0 to {MAX_TRAIN_STEPS:,}, got "
+                              f"{self.train_steps!r}")
+        if not _whole(self.refine) or self.refine < 0:
+            raise ConfigError(f"refine must be zero or a positive whole number, got {self.refine!r}")
+        if self.carry not in CARRY:
+            raise ConfigError(f"carry must be one of {', '.join(CARRY)}, got {self.carry!r}")
+        if self.mode == "keyframes" and (self.independent or self.passes > 1):
+            raise ConfigError("mode keyframes paints frames between keyframes with a network: leave out "
+                              "independent and passes, or use mode frames")
 
     def work_bytes(self, frames: int, size: tuple[int, int]) -> int:
         """The most bytes a run of `frames` frames of `size` (width, height) keeps in its work dir:
@@ -105,13 +162,21 @@ class VideoConfig:
         `pipeline.plan_transfer`)."""
         return 0 if self.independent else len(self.temporal_frames) * TARGET_BYTES * size[0] * size[1]
 
+    def steps_for(self, frames: int) -> int:
+        """The network's training steps on a clip of `frames` frames: `train_steps`, or by default a
+        fixed part and a part that grows with the clip, up to a cap (chosen in benchmarks/RESULTS.md)."""
+        if self.train_steps is not None:
+            return self.train_steps
+        return min(TRAIN_STEPS_BASE + TRAIN_STEPS_PER_FRAME * frames, TRAIN_STEPS_MAX)
+
     def replace(self, **changes: Any) -> VideoConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able settings."""
-        return {**dataclasses.asdict(self), "temporal_frames": list(self.temporal_frames)}
+        return {**dataclasses.asdict(self), "temporal_frames": list(self.temporal_frames),
+                "keyframes": None if self.keyframes is None else list(self.keyframes)}
 
 
 def _whole(value: object) -> bool:

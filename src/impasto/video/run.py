@@ -1,12 +1,12 @@
-"""Style transfer of a clip, frame by frame, held together by optical flow (Ruder, Dosovitskiy &
-Brox, "Artistic style transfer for videos", 2016).
+"""Style transfer of a clip, held together by optical flow: the work dir, resume and muxing, shared
+by the two frame loops `VideoConfig.mode` picks between:
 
-The first frame is a still transfer (the config's coarse-to-fine schedule). Every later frame
-starts from the previous stylised frame warped into it along the flow of the input frames
-(disoccluded pixels from the content frame) and is optimised at full size for
-`VideoConfig.later_iterations` steps with the temporal loss added to the objective. With
-`passes` > 1 the clip is run again, alternately backward and forward, each frame starting from a
-blend of its last result and its warped neighbour's.
+- 'frames' (`frames.py`, Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos", 2016):
+  the first frame is a still transfer, and every later frame is optimised from the previous one
+  warped along the flow, with the temporal loss.
+- 'keyframes' (`keyframes.py`): keyframes are optimised; the frames between them are carried
+  along the flow from the last keyframe, or painted by a network trained on the clip
+  (`propagate.py`) where the flow cannot reach.
 
 The work dir holds everything a run has finished, each file written atomically:
 
@@ -14,6 +14,7 @@ The work dir holds everything a run has finished, each file written atomically:
     input/000000.png ...     the input frames at the working size, decoded once
     flow/000001-000000.npz   the flow from frame 1 to frame 0 and its consistency mask
     pass1/000000.png ...     the stylised frames of each pass
+    network.pt               'keyframes': the network, its optimiser and training step (a checkpoint)
 
 so running the same command again continues where it stopped, and gives the same video as an
 uninterrupted run (later frames always read their predecessors back from the PNGs), on the same
@@ -29,55 +30,28 @@ import hashlib
 import json
 import os
 import shutil
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
-import torch
 from PIL import Image
 
-from ..color import luminance
 from ..config import TransferConfig
 from ..device import resolve_device
-from ..errors import ConfigError, ImageError, ImpastoError, Interrupted, OptimizationError
+from ..errors import ConfigError, ImageError, ImpastoError, OptimizationError
 from ..files import atomic_file
 from ..images import ImageSource, load_image, longest_side, save_image, to_tensor
 from ..memory import process_bytes
-from ..optimize import Progress
-from ..pipeline import plan_transfer, transfer
+from ..pipeline import plan_transfer
 from ..vgg import min_input_side
 from .config import MAX_SIDE, VideoConfig
-from .flow import flow_and_mask, warp
+from .frames import FrameLoop
 from .io import Clip, check_audio, check_video_output, open_clip, read_frames, write_video
-from .temporal import TemporalLoss, TemporalTarget, closest_first
+from .keyframes import KeyframeLoop
+from .progress import FrameCallback, FrameProgress
 
 __all__ = ["FrameCallback", "FrameProgress", "VideoResult", "frame_size", "stylize_video", "write_finished_frames"]
-
-@dataclass(frozen=True)
-class FrameProgress:
-    """An event of a video run: an iteration of a frame, or a finished frame."""
-
-    frame: int
-    """1-based number of the frame in the run's order (passes one after the other)."""
-    frames: int
-    """Frames to stylise in all (frame count x passes)."""
-    step: Progress | None
-    """The iteration just done, or None when the frame is finished (`loss` and `seconds` set)."""
-    loss: float | None = None
-    """The finished frame's loss; None for a frame the work dir already held (resumed)."""
-    seconds: float = 0.0
-    """Time the finished frame took."""
-    path: Path | None = None
-    """The finished frame's PNG in the work dir; None for an iteration."""
-
-
-FrameCallback = Callable[[FrameProgress], bool | None]
-"""Receives each `FrameProgress` event; returning True stops the run within the iteration
-(`Interrupted` is raised; the finished frames stay in the work dir)."""
-
 
 @dataclass(frozen=True)
 class VideoResult:
@@ -92,6 +66,8 @@ class VideoResult:
     video: VideoConfig
     resumed: int
     """Frames that were already in the work dir."""
+    keyframes: tuple[int, ...] = ()
+    """`--mode keyframes`: the frames painted by optimisation (0-based); () in `--mode frames`."""
 
 
 def stylize_video(
@@ -140,13 +116,14 @@ def stylize_video(
     }
     with _undone_unless_resumable(work):
         config, timestamps = _open_work_dir(work, clip, config, video, record, (width, height))
-        run = _Run(work, config, video, styles, len(timestamps), callback)
+        loop = KeyframeLoop if video.mode == "keyframes" else FrameLoop
+        run = loop(work, config, video, styles, len(timestamps), callback)
         resumed = run.all_passes()
         frames = (load_image(path, 10**9, "frame") for path in run.frame_paths(video.passes))
         write_video(out, frames, timestamps, clip, video.start, video.duration)
     if work_dir is None:
         shutil.rmtree(work, ignore_errors=True)
-    return VideoResult(out, len(timestamps), (width, height), config, video, resumed)
+    return VideoResult(out, len(timestamps), (width, height), config, video, resumed, tuple(run.keyframes))
 
 
 def frame_size(size: tuple[int, int], video: VideoConfig) -> tuple[int, int]:
@@ -257,115 +234,6 @@ def _open_work_dir(
         raise ImageError(f"input video {clip.path!r} has no frames between {video.start:g} s and {end}")
     _write_json(manifest, {**record, "settings": config.to_dict(), "timestamps": timestamps})
     return config, timestamps
-
-
-class _Run:
-    """The frame loop over the passes, against a work dir."""
-
-    def __init__(
-        self,
-        work: Path,
-        config: TransferConfig,
-        video: VideoConfig,
-        styles: list[ImageSource],
-        count: int,
-        callback: FrameCallback | None,
-    ) -> None:
-        self.work, self.config, self.video, self.styles, self.count = work, config, video, styles, count
-        self.callback = callback
-        # Later frames start from the warped previous one at full size: one level, fewer steps.
-        self.later = config.replace(iterations=video.later_iterations, levels=1)
-        self.done = 0
-
-    def frame_paths(self, pass_: int) -> Iterator[Path]:
-        return (self._frame_path(pass_, index) for index in range(self.count))
-
-    def all_passes(self) -> int:
-        """Stylise every frame of every pass that the work dir lacks; returns how many it had."""
-        resumed = 0
-        for pass_ in range(1, self.video.passes + 1):
-            (self.work / f"pass{pass_}").mkdir(exist_ok=True)
-            order = range(self.count) if pass_ % 2 else range(self.count - 1, -1, -1)
-            for index in order:
-                self.done += 1
-                path = self._frame_path(pass_, index)
-                if path.is_file():
-                    resumed += 1
-                    stop = self._report(None, loss=None, path=path)
-                else:
-                    started = time.perf_counter()
-                    image, loss = self._stylise(pass_, index)
-                    save_image(image, path)
-                    stop = self._report(None, loss=loss, seconds=time.perf_counter() - started, path=path)
-                if stop and self.done < self.count * self.video.passes:
-                    raise Interrupted(f"stopped after {self.done} of {self.count * self.video.passes} frames", None, 0)
-        return resumed
-
-    def _stylise(self, pass_: int, index: int) -> tuple[torch.Tensor, float]:
-        """Frame `index` of pass `pass_`: (1, 3, H, W) in [0, 1], and its final loss."""
-        content = self._image(self.work / "input" / f"{index:06d}.png")
-        step = 1 if pass_ % 2 else -1  # forward passes look back at i-1, backward ones at i+1
-        neighbours = [index - step * j for j in self.video.temporal_frames if 0 <= index - step * j < self.count]
-        last: list[float] = []
-
-        def relay(event: Progress) -> bool:
-            last[:] = [event.loss]
-            return self._report(event)
-
-        if self.video.independent or (pass_ == 1 and not neighbours):
-            result = transfer(content, self.styles, self.config, relay)
-            return result.image, last[-1] if last else float("nan")
-        if not neighbours:  # the first frame of a later pass has nothing new to hold to
-            return self._image(self._frame_path(pass_ - 1, index)), float("nan")
-        targets = []
-        for neighbour in neighbours:
-            flow, mask = self._flow(index, neighbour)
-            earlier = self._image(self._frame_path(pass_, neighbour))
-            # Bicubic: each frame starts from a warp of the one before, and a bilinear sub-pixel warp
-            # blurs the strokes a little more every frame (measured in RESULTS.md).
-            warped = warp(earlier, flow, "bicubic").clamp(0, 1)
-            targets.append(TemporalTarget(warped, torch.from_numpy(mask)[None, None]))
-        nearest = targets[0]
-        if pass_ == 1:  # disoccluded pixels start from the content frame
-            start = nearest.weight * nearest.image + (1 - nearest.weight) * content
-        else:  # Ruder et al.'s multi-pass: half way to the warped neighbour where it can be trusted
-            own = self._image(self._frame_path(pass_ - 1, index))
-            start = own + 0.5 * nearest.weight * (nearest.image - own)
-        weights = closest_first([t.weight for t in targets])
-        if self.config.preserve_colors == "luminance":  # the optimisation runs on the luminance then
-            start = luminance(start)
-            targets = [TemporalTarget(luminance(t.image), t.weight) for t in targets]
-        targets = [TemporalTarget(t.image, w) for t, w in zip(targets, weights, strict=True)]
-        terms = [TemporalLoss(targets, self.video.temporal_weight, self.config.normalization == "relative")] \
-            if self.video.temporal_weight > 0 else []
-        result = transfer(content, self.styles, self.later, relay, init=start, terms=terms)
-        return result.image, last[-1] if last else float("nan")
-
-    def _flow(self, index: int, other: int) -> tuple[np.ndarray, np.ndarray]:
-        """The flow from frame `index` to frame `other` and its consistency mask, cached."""
-        path = self.work / "flow" / f"{index:06d}-{other:06d}.npz"
-        if path.is_file():
-            with np.load(path) as cached:
-                return cached["flow"], cached["mask"]
-        first, second = (load_image(self.work / "input" / f"{i:06d}.png", 10**9, "frame") for i in (index, other))
-        flow, mask = flow_and_mask(first, second, self.video.flow)
-        path.parent.mkdir(exist_ok=True)
-        with atomic_file(path) as file:
-            np.savez(file, flow=flow, mask=mask)
-        return flow, mask
-
-    def _frame_path(self, pass_: int, index: int) -> Path:
-        return self.work / f"pass{pass_}" / f"{index:06d}.png"
-
-    def _image(self, path: Path) -> torch.Tensor:
-        return to_tensor(load_image(path, 10**9, "frame"))
-
-    def _report(self, step: Progress | None, loss: float | None = None, seconds: float = 0.0,
-                path: Path | None = None) -> bool:
-        """Send an event; whether the callback asks to stop."""
-        if self.callback is None:
-            return False
-        return bool(self.callback(FrameProgress(self.done, self.count * self.video.passes, step, loss, seconds, path)))
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

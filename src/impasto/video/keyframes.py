@@ -1,0 +1,170 @@
+"""`impasto video --mode keyframes`: keyframes painted by optimisation, the frames between them by a
+network trained on the clip and carried along the optical flow.
+
+The first frame is a still transfer, as in `--mode frames`. A network (`propagate.PaintNet`) is then
+trained on the clip's own frames against the objective a later frame of `--mode frames` minimises,
+and each later frame is painted from it in one pass:
+
+- `carry` 'keyframe' (the default): where the frame can be traced back to the last keyframe along
+  the chain of flows (each flow's consistency check passed, and the frame looks like the warped one
+  before it), the keyframe's painting is sampled there once, along the composed flow, so its strokes
+  move with the scene and do not blur from warp to warp; elsewhere (disoccluded, new content) the
+  network's painting.
+- `carry` 'network': the network's painting, blended with the previous output warped along the flow
+  where the flow holds (`STEADY` of it there).
+
+A frame becomes a keyframe where less than `keyframe_coverage` of it can be traced back to the last
+keyframe (after a cut, none), or `keyframe_every` frames after the last (or where `keyframes` says).
+It is painted by optimisation as a later frame of `--mode frames` is (the still transfer's settings,
+`later_iterations` steps at full size), from what the loop would have made of it and held to the
+frame before by the temporal loss, so its strokes stay where they were: the still transfer's whole
+schedule, from its coarse levels, repainted the sky of bigbuckbunny.mp4 with a visible jump.
+`refine` N gives the other frames N L-BFGS steps of the same objective with the temporal loss.
+
+The work dir is `--mode frames`' (`run.py`), with the network's checkpoint `network.pt`; which
+frames are keyframes follows from the cached flows, so a resumed run makes the same choices.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ..device import prepare_device
+from ..errors import ConfigError, Interrupted
+from ..images import save_image
+from ..memory import resolve_runtime
+from ..optimize import Progress
+from ..pipeline import painting_level
+from ..vgg import load_vgg19
+from .flow import warp
+from .frames import FrameLoop
+from .progress import FrameProgress
+from .propagate import PaintNet, train_network
+
+__all__ = ["LIKENESS", "STEADY", "KeyframeLoop", "Trace"]
+
+STEADY = 0.8
+"""`carry` 'network': the share of the previous output, warped, in a frame where the flow holds."""
+LIKENESS = 0.15
+"""A pixel whose colour differs from the warped frame before it by more than this (mean absolute
+difference of RGB in [0, 1], over 3x3 px) is new content: it cannot be traced back."""
+
+
+class Trace:
+    """Where each pixel of the current frame was in the last keyframe, and how far that can be trusted.
+
+    `coords` (1, 2, H, W): the pixel's position (x, y) in the keyframe; `reach` (1, 1, H, W) in [0, 1]:
+    1 where every flow since the keyframe passed its checks, 0 where one did not."""
+
+    def __init__(self, height: int, width: int) -> None:
+        ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
+                                indexing="ij")
+        self.grid = torch.stack([xs, ys])[None]
+        self.coords, self.reach = self.grid.clone(), torch.ones(1, 1, height, width)
+
+    def follow(self, flow: torch.Tensor, trust: torch.Tensor) -> None:
+        """Move on one frame: `flow` (H, W, 2) from the new frame to the one before, `trust` (1, 1, H, W)
+        where it holds."""
+        self.coords = warp(self.coords, flow)
+        self.reach = warp(self.reach, flow) * trust
+
+    @property
+    def coverage(self) -> float:
+        """The share of the frame that can be traced back to the keyframe."""
+        return float(self.reach.mean())
+
+    def carry(self, keyframe: torch.Tensor) -> torch.Tensor:
+        """`keyframe`'s painting (1, 3, H, W) sampled where each pixel came from, bicubically, once."""
+        return warp(keyframe, (self.coords - self.grid)[0].permute(1, 2, 0), "bicubic").clamp(0, 1)
+
+
+class KeyframeLoop(FrameLoop):
+    """The frame loop of `--mode keyframes`, against a `run.py` work dir."""
+
+    def all_passes(self) -> int:
+        """Paint every frame the work dir lacks; returns how many it had."""
+        (self.work / "pass1").mkdir(exist_ok=True)
+        resumed, self.keyframes = 0, [0]
+        net: PaintNet | None = None
+        trace: Trace | None = None
+        for index in range(self.count):
+            self.done += 1
+            path = self._frame_path(1, index)
+            content = self._image(self.work / "input" / f"{index:06d}.png")
+            key = index == 0
+            if trace is not None:
+                trace.follow(*self._trust(index, content))
+                key = self._is_keyframe(index, trace, index - self.keyframes[-1])
+            if path.is_file():
+                resumed += 1
+                stop = self._report(None, loss=None, path=path)
+            else:
+                started = time.perf_counter()
+                if trace is None:  # the first frame: a still transfer
+                    image, loss = self._optimise(content, None, [], self.config)
+                else:
+                    net = net or self._network()
+                    image, loss = self._paint(index, content, key, net, trace, self.keyframes[-1])
+                save_image(image, path)
+                stop = self._report(None, loss=loss, seconds=time.perf_counter() - started, path=path)
+            if key:
+                self.keyframes, trace = sorted({*self.keyframes, index}), Trace(*content.shape[-2:])
+            if stop and self.done < self.count:
+                raise Interrupted(f"stopped after {self.done} of {self.count} frames", None, 0)
+        return resumed
+
+    def _is_keyframe(self, index: int, trace: Trace, since: int) -> bool:
+        """Whether frame `index` is a keyframe, `since` frames after the last, `trace` followed to it."""
+        if self.video.keyframes is not None:
+            return index in self.video.keyframes
+        return trace.coverage < self.video.keyframe_coverage or since >= self.video.keyframe_every
+
+    def _trust(self, index: int, content: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The flow from frame `index` to the one before, and where it holds: its consistency mask,
+        where the frame looks like the one before warped along it."""
+        flow, mask = self._flow(index, index - 1)
+        flow_t = torch.from_numpy(flow)
+        before = warp(self._image(self.work / "input" / f"{index - 1:06d}.png"), flow_t)
+        difference = F.avg_pool2d((content - before).abs().mean(1, keepdim=True), 3, 1, 1, count_include_pad=False)
+        return flow_t, torch.from_numpy(mask)[None, None] * (difference <= LIKENESS)
+
+    def _paint(self, index: int, content: torch.Tensor, key: bool, net: PaintNet, trace: Trace,
+               last: int) -> tuple[torch.Tensor, float]:
+        """Frame `index` (1, 3, H, W) in [0, 1], the last keyframe being `last`, and its final loss (nan
+        where nothing was optimised)."""
+        painted = net.paint(content)
+        previous = self._targets(1, index, [index - 1])
+        if self.video.carry == "keyframe":
+            guess = trace.reach * trace.carry(self._image(self._frame_path(1, last))) + (1 - trace.reach) * painted
+        else:
+            guess = painted + STEADY * previous[0].weight * (previous[0].image - painted)
+        if key:  # the still transfer's settings at full size: its coarse levels would repaint the strokes
+            return self._optimise(content, guess, previous, self.later)
+        if self.video.refine:
+            return self._optimise(content, guess, previous, self.later.replace(iterations=self.video.refine))
+        return guess, float("nan")
+
+    def _network(self) -> PaintNet:
+        """The network, trained on the clip (or the training continued from the work dir's checkpoint)."""
+        if self.config.preserve_colors == "luminance" or self.config.masks is not None:
+            raise ConfigError("mode keyframes paints without --preserve-colors luminance and masks: use --mode frames")
+        runtime = resolve_runtime(self.later, network_held=False)
+        prepare_device(runtime.device)
+        vgg = load_vgg19(self.later.weights, self.later.pooling, runtime.device, self.later.padding, runtime.dtype)
+        first = self.work / "input" / f"{min(1, self.count - 1):06d}.png"
+        styles = painting_level(first, self.styles, self.later, runtime.device).styles
+
+        def frame(i: int) -> torch.Tensor:
+            return self._image(self.work / "input" / f"{i:06d}.png").to(runtime.device)
+
+        def relay(event: Progress) -> bool:
+            return bool(self.callback and self.callback(
+                FrameProgress(self.done - 1, self.count, event, stage="training")))
+
+        net = train_network(frame, self.count, lambda i: self._flow(i, i - 1), vgg, styles, self.later,
+                            self.video.temporal_weight, self.video.steps_for(self.count), self.work / "network.pt",
+                            relay)
+        return net.cpu()

@@ -1,0 +1,97 @@
+"""`impasto video --mode keyframes` end to end, with the real VGG-19 at 64x48 px: keyframes painted by
+optimisation, the frames between by a network trained on the clip and carried along the flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from impasto.cli import main
+from impasto.images import EXAMPLES
+from impasto.video import FrameProgress, VideoConfig, stylize_video
+from impasto.video.io import read_frames
+from tests.video.clips import pan, write_clip
+from tests.video.conftest import CONFIG, PAINTING, SIZE, Run
+
+KEYFRAMES = VideoConfig(mode="keyframes", train_steps=25)
+"""25 steps: a checkpoint at 20, so a run stopped at 22 redoes two."""
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    return [np.asarray(image) for image, _ in read_frames(path)]
+
+
+@pytest.fixture(scope="module")
+def keyframe_run(runs: dict[str, Run], tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, tuple[int, ...]]:
+    """The pan clip of the frames-mode runs, in keyframes mode; the work dir is kept."""
+    folder = tmp_path_factory.mktemp("keyframes")
+    run = Run(runs["pan"].clip, folder / "pan.mp4", folder / "pan.work")
+    result = stylize_video(run.clip, PAINTING, run.output, CONFIG, KEYFRAMES, work_dir=run.work)
+    return run, result.keyframes
+
+
+def test_a_pan_in_keyframe_mode_is_steadier_than_independent_frames(runs: dict[str, Run], keyframe_run) -> None:
+    run, keyframes = keyframe_run
+    assert keyframes == (0,)  # a slow pan: every frame can be traced back to the first
+    assert len(_frames(run.output)) == len(_frames(run.clip))
+    assert (run.work / "network.pt").is_file()
+    painted, photo = _frames(run.output)[-1].astype(float), _frames(run.clip)[-1].astype(float)
+    assert np.abs(painted - photo).mean() > 10  # painted, not the frame itself
+    # Measured: 0.0012 against 0.017 for independent frames.
+    assert run.e_warp() <= 0.25 * runs["pan_independent"].e_warp(), (run.e_warp(), runs["pan_independent"].e_warp())
+
+
+def test_a_cut_gets_a_keyframe_right_after_it(tmp_path) -> None:
+    other = Image.open(EXAMPLES / "shipwreck.jpg").convert("RGB").resize(SIZE, Image.Resampling.LANCZOS)
+    frames = [*pan(4, SIZE)[0], *[np.asarray(other)] * 3]
+    clip = write_clip(tmp_path / "cut.mp4", frames)
+    result = stylize_video(clip, PAINTING, tmp_path / "out.mp4", CONFIG, KEYFRAMES.replace(train_steps=4),
+                           work_dir=tmp_path / "work")
+    assert result.keyframes == (0, 4)
+
+
+def test_keyframes_given_are_painted_and_no_others(keyframe_run, tmp_path) -> None:
+    run, _ = keyframe_run
+    result = stylize_video(run.clip, PAINTING, tmp_path / "out.mp4", CONFIG,
+                           KEYFRAMES.replace(keyframes=(0, 2), train_steps=4), work_dir=tmp_path / "work")
+    assert result.keyframes == (0, 2)
+
+
+def test_resume_mid_training_and_mid_clip_gives_the_same_video(keyframe_run, tmp_path) -> None:
+    run, _ = keyframe_run
+    output, work = tmp_path / "resumed.mp4", tmp_path / "work"
+
+    def stop_in_training(event: FrameProgress) -> None:
+        if event.stage == "training" and event.step is not None and event.step.step == 22:
+            raise KeyboardInterrupt
+
+    def stop_at_frame_three(event: FrameProgress) -> None:
+        if event.step is None and event.frame == 3:
+            raise KeyboardInterrupt
+
+    for stop in (stop_in_training, stop_at_frame_three):
+        with pytest.raises(KeyboardInterrupt):
+            stylize_video(run.clip, PAINTING, output, CONFIG, KEYFRAMES, work_dir=work, callback=stop)
+        assert not output.exists()
+    result = stylize_video(run.clip, PAINTING, output, CONFIG, KEYFRAMES, work_dir=work)
+    assert result.resumed == 3
+    for ours, theirs in zip(_frames(run.output), _frames(output), strict=True):
+        assert np.array_equal(ours, theirs)
+
+
+def test_the_command_line_takes_the_mode_and_refuses_bad_keyframes(keyframe_run, tmp_path, capsys) -> None:
+    run, _ = keyframe_run
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(run.clip), str(PAINTING), "-o", str(out), "--mode", "keyframes", "--train-steps", "3",
+                 "--refine", "2", "--iterations", "4", "--seed", "0", "-q"]) == 0
+    assert len(_frames(out)) == len(_frames(run.clip))
+    capsys.readouterr()
+    for bad in (["--keyframes", "3,5"], ["--keyframes", "0,x"], ["--passes", "2"], ["--train-steps", "-1"]):
+        assert main(["video", str(run.clip), str(PAINTING), "-o", str(tmp_path / "bad.mp4"), "--mode", "keyframes",
+                     *bad, "-q"]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "Traceback" not in error, error
+    assert not (tmp_path / "bad.mp4").exists()
