@@ -137,6 +137,7 @@ def test_paint_a_photo_in_the_browser(server, browser, shots, tmp_path) -> None:
     total = presets[quickest]["iterations"]
     page.wait_for_function(f"parseInt(document.querySelector('#stat-step').textContent) >= {total // 3}",
                            timeout=120_000 * max(1, (SIZE / 128) ** 2))
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=shots / "desktop-3-running.png")
 
     expect(page.locator("#badge")).to_have_text("done", timeout=120_000 * max(1, (SIZE / 128) ** 2))
@@ -206,7 +207,7 @@ def phone(browser: Browser, url: str, shots: Path) -> None:
 STEPS = int(os.environ.get("IMPASTO_STEPS", "10"))
 """The server's --max-iterations in the tests of clips and comparisons, for speed: the page caps its
 presets there. 0: no cap, so the page shows each preset's own steps (the docs' screenshots are made
-so: IMPASTO_SIZE=192 IMPASTO_STEPS=0)."""
+so: IMPASTO_SIZE=192 IMPASTO_STEPS=0 IMPASTO_FRAMES=12)."""
 CLIP_SIDE = int(os.environ.get("IMPASTO_SIZE", "48"))
 COMPARE_SIDE = max(side for side in (64, 128, 256, 384, 512) if side <= max(64, CLIP_SIDE))
 """A size of the page's menu."""
@@ -263,7 +264,7 @@ def test_paint_a_clip_in_the_browser(quick, browser, shots, tmp_path) -> None:
         phone_page.locator("#stage").scroll_into_view_if_needed()
         phone_page.screenshot(path=shots / "phone-video-running.png")
 
-    expect(page.locator("#badge")).to_have_text("done", timeout=120_000)
+    expect(page.locator("#badge")).to_have_text("done", timeout=max(120_000, 30_000 * FRAMES))
     expect(page.locator("#clips")).to_be_visible()
     expect(page.locator("#stat-step")).to_have_text(f"{FRAMES} / {FRAMES}")
     page.wait_for_function("document.querySelector('#clip-result').duration > 0")
@@ -274,6 +275,7 @@ def test_paint_a_clip_in_the_browser(quick, browser, shots, tmp_path) -> None:
     page.wait_for_function(PLAYABLE)
     expect(page.locator(".card")).to_contain_text(f"clip · {FRAMES} frames")
     page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(1500)  # the controls' loading spinner fades, as on the phone below
     page.screenshot(path=shots / "desktop-video-done.png")
 
     saved = downloaded(page, "#download", tmp_path)
