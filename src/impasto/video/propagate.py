@@ -119,8 +119,9 @@ def train_network(
     start = frame(min(1, count - 1))
     device = start.device
     seed = config.seed or 0
-    torch.manual_seed(seed)
-    net = PaintNet().to(device)
+    with torch.random.fork_rng(devices=[]):  # the run's seed draws the initial weights; the caller's state stays
+        torch.manual_seed(seed)
+        net = PaintNet().to(device)
     adam = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
     schedule = torch.optim.lr_scheduler.LambdaLR(adam, lambda k: 0.05 + 0.475 * (1 + math.cos(math.pi * k / steps)))
     done = 0
