@@ -1,7 +1,7 @@
 """`impasto serve --ray ADDRESS` against a real Ray cluster (tests/cluster/conftest.py): a job runs to
 the end with its events and previews, a cancelled one keeps its image, a killed server's job is run
-again after the restart, a comparison's variants run at once and a clip as one task, and a server
-without the cluster's token does not start."""
+again after the restart, a comparison's variants run at once and a clip as one task (in either mode),
+and a server without the cluster's token does not start."""
 
 from __future__ import annotations
 
@@ -95,8 +95,13 @@ def test_a_comparisons_variants_run_at_once_and_a_clip_runs_as_one_task(server, 
 
     clip = client.post("/api/jobs", **clip_upload(clip_bytes(tmp_path), images[1],
                                                   {"size": 32, "iterations": 3, "later_iterations": 4})).json()
+    keyframes = {"size": 32, "iterations": 3, "later_iterations": 4, "mode": "keyframes", "train_steps": 3}
+    keyed = client.post("/api/jobs", **clip_upload(clip_bytes(tmp_path), images[1], keyframes)).json()
     work = tmp_path / "data" / "jobs" / clip["id"] / "work" / "pass1"
     wait_for(client, clip["id"], {"running"}, timeout=120, step=2)
     assert len(list(work.glob("*.png"))) >= 2, "the task sends its finished frames back to the job's folder"
     done = wait_for(client, clip["id"], {"done"}, timeout=240)
     assert done["step"] == 4 and frames_of(client.get(done["urls"]["result"]).content) == (4, 8.0, True)
+    done = wait_for(client, keyed["id"], {"done"}, timeout=240)  # the task ran the VideoConfig as given
+    assert done["step"] == 4 and done["video"]["mode"] == "keyframes" and done["error"] is None
+    assert frames_of(client.get(done["urls"]["result"]).content) == (4, 8.0, True)

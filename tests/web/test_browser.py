@@ -248,9 +248,20 @@ def test_paint_a_clip_in_the_browser(quick, browser, shots, tmp_path) -> None:
         f"{min(fast, STEPS) if STEPS else fast} steps")
     expect(page.locator("#size")).to_have_value(str(CLIP_SIDE))  # the clip's own size
     expect(page.locator("#start-label")).to_have_text("Paint the clip")
+    # The two modes, the server's default chosen: keyframes hides the passes and is sent when chosen.
+    expect(page.locator("#video-mode button")).to_have_count(2)
+    expect(page.locator("#video-mode button[aria-checked=true]")).to_contain_text("Every frame optimised")
+    page.click("#video-mode button[data-value=keyframes]")
+    expect(page.locator("#passes-field")).to_be_hidden()
+    expect(page.locator("#video-note")).to_contain_text("network")
+    assert page.evaluate("settings().mode") == "keyframes"
+    page.click("#video-mode button[data-value=frames]")  # this clip runs every frame optimised (the docs' shots)
+    expect(page.locator("#passes-field")).to_be_visible()
+    assert page.evaluate("settings().mode") is None
     page.click("#start")
 
     expect(page.locator("#stat-step-label")).to_have_text("Frame")
+    expect(page.locator("#stat-loss-label")).to_have_text("Speed")
     counted = set()  # the frame counter moves: "1 / 5", "2 / 5", ...
     while len(counted) < 2 and page.locator("#badge").text_content() != "done":
         counted.add(page.locator("#stat-step").text_content())
@@ -289,6 +300,27 @@ def test_paint_a_clip_in_the_browser(quick, browser, shots, tmp_path) -> None:
     phone_page.wait_for_timeout(1500)  # the controls' loading spinner fades
     phone_page.screenshot(path=shots / "phone-video-done.png")
     assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    # A clip in mode keyframes while its network trains, as its events give it: the training's step
+    # and time left, not a frame's iterations.
+    job = page.evaluate("state.job")
+    training = {**job, "id": "training", "status": "running", "step": 1, "frame": 2, "stage": "training",
+                "frame_step": None, "frame_total": None, "train_step": 40, "train_steps": 150, "train_eta": 42,
+                "eta": 75, "fps": None}
+    page.evaluate("(job) => { state.job = job; render(job); }", training)
+    expect(page.locator("#stat-sub")).to_have_text("network training: step 40 of 150")
+    expect(page.locator("#stat-eta-sub")).to_have_text("training: 0:42")
+    expect(page.locator("#stat-eta")).to_have_text("1:15")
+    phone_page.evaluate("(job) => { state.job = job; render(job); }", training)
+    expect(phone_page.locator("#stat-sub")).to_have_text("network training: step 40 of 150")
+    phone_page.locator("#status").scroll_into_view_if_needed()
+    phone_page.screenshot(path=shots / "phone-video-training.png")
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.evaluate("(job) => render(job)", {**training, "stage": "frame", "frame": 3, "step": 2, "frame_step": 2,
+                                             "frame_total": 4, "fps": 0.25, "eta": 9})
+    expect(page.locator("#stat-sub")).to_have_text("step 2 of 4")
+    expect(page.locator("#stat-eta-sub")).to_be_hidden()
+    expect(page.locator("#stat-loss")).to_have_text("0.25 frames/s")
     assert errors == []
 
 

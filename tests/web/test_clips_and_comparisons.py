@@ -100,7 +100,17 @@ def test_a_clip_with_strengths_or_bad_video_settings_is_422(tmp_path, painting) 
     for settings, words in [({"strengths": [0.2, 0.8]}, "upload a photo"),
                             ({"passes": "two"}, "passes must be a positive whole number, got 'two'"),
                             ({"later_iterations": 1.5}, "later_iterations must be"),
-                            ({"later_iterations": 5000}, "later_iterations must be at most 2,000")]:
+                            ({"later_iterations": 5000}, "later_iterations must be at most 2,000"),
+                            ({"mode": "sometimes"}, "mode must be one of frames, keyframes, got 'sometimes'"),
+                            ({"mode": "keyframes", "passes": 2}, "mode keyframes paints frames between keyframes"),
+                            ({"train_steps": "many"}, "train_steps must be a whole number from 0 to 100,000"),
+                            ({"keyframes": [3, 9]}, "keyframes must be whole numbers from 0, the first frame"),
+                            ({"keyframes": [0, "x"]}, "setting 'keyframes' has a value of the wrong type"),
+                            ({"keyframe_coverage": 2}, "keyframe_coverage must be a share from 0 to 1"),
+                            ({"refine": -1}, "refine must be zero or a positive whole number"),
+                            ({"refine": 5000}, "refine must be at most 2,000 on this server"),
+                            ({"mode": "keyframes", "train_steps": 5000}, "train_steps must be at most 1,200 on this "
+                                                                         "server (impasto serve --max-train-steps)")]:
         refused = client.post("/api/jobs", **clip_upload(clip, painting, {**CLIP, **settings}))
         assert refused.status_code == 422 and words in refused.json()["detail"], refused.json()
     assert list((tmp_path / "data" / "jobs").iterdir()) == []

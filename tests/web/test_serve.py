@@ -51,7 +51,7 @@ def test_serve_without_the_web_extra_says_how_to_get_it(monkeypatch, tmp_path, c
 
 
 @pytest.mark.parametrize("option", ["--max-queue", "--max-upload-mb", "--memory-budget-mb", "--port",
-                                    "--max-iterations"])
+                                    "--max-iterations", "--max-train-steps"])
 def test_serve_refuses_a_limit_that_is_not_positive(option, tmp_path, capsys) -> None:
     assert main(["serve", "--data-dir", str(tmp_path), option, "0"]) == 2
     assert capsys.readouterr().err == f"impasto: error: {option} must be positive, got 0\n"

@@ -56,7 +56,9 @@ def add_parser(commands: Any) -> None:
     serve.add_argument("--keep-days", type=float, default=d.keep_days, metavar="DAYS",
                        help="days an ended job is kept before it is removed with its files (0: for ever)")
     serve.add_argument("--max-iterations", type=int, default=d.max_iterations, metavar="N",
-                       help="most iterations a job may ask for")
+                       help="most iterations a job may ask for (a clip's: of each frame)")
+    serve.add_argument("--max-train-steps", type=int, default=d.max_train_steps, metavar="N",
+                       help="most steps a clip's network may train for (mode keyframes)")
     serve.add_argument(
         "--memory-budget-mb",
         type=float,
@@ -119,7 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.token is None and settings.facing_network:  # beyond loopback or behind a proxy: never without one
         settings = dataclasses.replace(settings, token=secrets.token_urlsafe(24))
     for name in ("port", "max_upload_mb", "max_video_mb", "max_frames", "max_pixels", "max_queue", "max_iterations",
-                 "memory_budget_mb", "rate_limit", "header_timeout", "body_timeout", "decode_slots",
+                 "max_train_steps", "memory_budget_mb", "rate_limit", "header_timeout", "body_timeout", "decode_slots",
                  "decode_memory_mb", "decode_seconds", "max_disk_gb", "client_queue", "client_disk_mb"):
         value = getattr(settings, name)
         if value is not None and value <= 0:

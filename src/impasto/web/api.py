@@ -25,7 +25,7 @@ from ..images import EXAMPLES, longest_side, resize_longest
 from ..memory import largest_planned_side
 from ..pipeline import plan_transfer
 from ..vgg import min_input_side
-from ..video.config import MAX_SIDE, VideoConfig
+from ..video.config import MAX_SIDE, MODES, TRAIN_STEPS_BASE, TRAIN_STEPS_MAX, TRAIN_STEPS_PER_FRAME, VideoConfig
 from .jobs import JobManager, QueueFull
 from .options import (
     COMPARE_STRENGTHS,
@@ -57,6 +57,9 @@ HEARTBEAT = 15.0
 """Seconds between keep-alive comments on a quiet event stream."""
 IMAGES = ("content", "style", "preview", "result")
 """The PNG files every kind of job may have (a clip's result is its MP4)."""
+CHECKPOINT_BYTES = 17 * 2**20
+"""Bytes of the network's checkpoint that a clip's work dir gains in `mode` 'keyframes' (network.pt:
+the 1.37 M float32 parameters of `propagate.PaintNet` and Adam's two moments of each, 16.5 MB)."""
 SETTINGS_HELP = ('JSON object with the CLI\'s option names, e.g. {"size": 256, "preset": "fast"}. A clip also takes '
                  f"those of impasto video ({', '.join(VIDEO_SETTINGS)}); \"strengths\": [0.25, 0.5, 0.75] makes a "
                  f"comparison of a photo (2 to {MAX_VARIANTS} strengths)")
@@ -85,6 +88,8 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
         "statuses": list(STATUSES),
         "kinds": list(KINDS),
         "video": {name: value for name, value in VideoConfig().to_dict().items() if name in VIDEO_SETTINGS},
+        "video_modes": list(MODES),
+        "default_train_steps": {"base": TRAIN_STEPS_BASE, "per_frame": TRAIN_STEPS_PER_FRAME, "max": TRAIN_STEPS_MAX},
         "compare_strengths": list(COMPARE_STRENGTHS),
         "limits": {
             "max_upload_bytes": settings.max_upload_bytes,
@@ -93,6 +98,7 @@ def options(request: Request, settings: Settings) -> dict[str, Any]:
             "max_pixels": settings.max_pixels,
             "max_queue": settings.max_queue,
             "max_iterations": settings.max_iterations,
+            "max_train_steps": settings.max_train_steps,
             "memory_budget_bytes": budget,
             "max_run_pixels": {
                 name: _planned_pixels(runtime, TransferConfig.from_preset(name)) for name in PRESETS
@@ -145,6 +151,8 @@ def create_job(
         given.check_kind(isinstance(photo, Clip))
         if isinstance(photo, Clip):
             _check_iterations("later_iterations", given.video.later_iterations, limits)
+            _check_iterations("refine", given.video.refine, limits)
+            _check_train_steps(given.video, photo.frames, limits)
             side = given.video.size or MAX_SIDE  # the frames' longest side, at most
         painting = read_image(style, "painting", limits, folder, decoder, _painting_side(given.config, side))
         job = _submit(request, jobs, given, photo, painting, _display_name(content.filename, "photo"),
@@ -157,6 +165,20 @@ def _check_iterations(name: str, value: int, limits: ServerSettings) -> None:
     if value > limits.max_iterations:
         raise ConfigError(f"{name} must be at most {limits.max_iterations:,} on this server "
                           f"(impasto serve --max-iterations), got {value:,}")
+
+
+def _check_train_steps(video: VideoConfig, frames: int, limits: ServerSettings) -> None:
+    """Refuse a network that would train longer than the server allows: `train_steps` as given (in
+    either mode), or in `mode` 'keyframes' the default for the clip's `frames`."""
+    steps = video.steps_for(frames) if video.mode == "keyframes" else video.train_steps
+    if steps is None or steps <= limits.max_train_steps:
+        return
+    if video.train_steps is None:
+        raise ConfigError(f"the network's default training for {frames:,} frames is {steps:,} steps, over the "
+                          f"{limits.max_train_steps:,} this server allows (impasto serve --max-train-steps): give "
+                          f"train_steps")
+    raise ConfigError(f"train_steps must be at most {limits.max_train_steps:,} on this server "
+                      f"(impasto serve --max-train-steps), got {steps:,}")
 
 
 def _check_client_queue(jobs: JobManager, client: str, limits: ServerSettings) -> None:
@@ -189,12 +211,13 @@ def _planned_bytes(kind: str, shape: tuple[int, int], painting: tuple[int, int],
                    count: int, video: VideoConfig) -> int:
     """The most a job's folder comes to: its inputs at their working sizes, its uploaded clip, and
     what its run writes (a still's preview and result, a comparison's `count` variants, a clip's
-    work dir for its `count` frames and its video), each image at 3 bytes a pixel (PNG's deflate
-    makes them smaller)."""
+    work dir for its `count` frames, the network's checkpoint in `mode` 'keyframes', and its video),
+    each image at 3 bytes a pixel (PNG's deflate makes them smaller)."""
     pixels = shape[0] * shape[1]
     inputs = 3 * (pixels + painting[0] * painting[1]) + sum(path.stat().st_size for path in files.values())
     if kind == "video":
-        return inputs + video.work_bytes(count, shape) + count * pixels  # H.264 at crf 18: far under a byte a pixel
+        network = CHECKPOINT_BYTES if video.mode == "keyframes" else 0
+        return inputs + video.work_bytes(count, shape) + network + count * pixels  # H.264 at crf 18: under a byte a px
     return inputs + 3 * pixels * (2 + (count if kind == "compare" else 0))
 
 
@@ -420,6 +443,11 @@ def job_json(job: Job, jobs: JobManager, queue: list[str] | None = None) -> dict
         "frames": live.get("frames"),
         "frame_step": live.get("frame_step"),
         "frame_total": live.get("frame_total"),
+        "stage": live.get("stage"),
+        "train_step": live.get("train_step"),
+        "train_steps": live.get("train_steps"),
+        "train_eta": live.get("train_eta"),
+        "fps": live.get("fps"),
         "content_name": job.content_name,
         "style_name": job.style_name,
         "settings": job.settings,

@@ -4,7 +4,8 @@ failed, or back to the queue when the server stops.
 - **still**: one transfer; its result, or the last image of a stopped or failed run, is result.png.
 - **video**: `stylize_video` on the clip with the job's work dir, so a job that the server's stop
   (or death) interrupted continues from its finished frames; the preview is the latest finished
-  frame; a cancelled or failed job keeps its finished frames as a shorter video.
+  frame; a cancelled or failed job keeps its finished frames as a shorter video. In `mode`
+  'keyframes' the network's training shows as a stage of its own, and the time left counts it.
 - **compare**: one transfer per strength (the runner decides how many at once); each variant's
   image is variant-N.png, replaced by its live preview as it runs; a job interrupted by a stop runs
   only its unfinished variants again.
@@ -193,44 +194,142 @@ def _video(running: Running, runner: Runner, slot: str) -> None:
 
 
 def _frame_callback(running: Running, video: VideoConfig) -> FrameCallback:
-    """A clip's progress callback: frame i/n with the current frame's iteration, the latest finished
-    frame as the preview, and the time left from the frames' times so far."""
+    """A clip's progress callback: frame i/n with the current frame's iteration (or, in `mode`
+    'keyframes', the network's training step), the latest finished frame as the preview, frames per
+    second and the time left from the times measured so far (`_Pace`)."""
     preview = running.folder / "preview.png"
-    times: list[float] = []  # seconds of the later frames run here (the first one runs a whole schedule)
-    last = {"report": 0.0, "per_step": math.nan}
+    pace = _Pace(video)
+    last = {"report": 0.0}
 
     def on_frame(event: FrameProgress) -> bool:
         now = time.monotonic()
-        finished = event.step is None
-        if event.step is not None and event.step.step:
-            last["per_step"] = event.step.elapsed / event.step.step
-        if finished and event.path is not None:
-            if event.loss is not None and event.frame > 1:
-                times.append(event.seconds)
+        pace.observe(event, now)
+        if event.step is None and event.path is not None:  # a finished frame
             with atomic_file(preview) as file:
                 file.write(event.path.read_bytes())
             running.show(preview=event.frame)
-        step = event.step
-        running.show(frame=event.frame, frames=event.frames, frame_step=None if step is None else step.step,
-                     frame_total=None if step is None else step.total,
-                     eta=_time_left(event, times, last["per_step"] * video.later_iterations))
-        if finished or now - last["report"] >= REPORT_EVERY:
-            done = event.frame if finished else event.frame - 1
-            running.report(step=done, total=event.frames, **({} if step is None else {"loss": step.loss}))
+        train = event.step if event.stage == "training" else None  # the network's step, before frame + 1
+        iteration = None if train is not None else event.step  # the current frame's
+        running.show(frame=event.frame if train is None else event.frame + 1, frames=event.frames,
+                     stage="frame" if train is None else "training",
+                     frame_step=None if iteration is None else iteration.step,
+                     frame_total=None if iteration is None else iteration.total,
+                     train_step=None if train is None else train.step,
+                     train_steps=None if train is None else train.total,
+                     train_eta=None if train is None else _finite(train.eta),
+                     fps=pace.fps, eta=pace.time_left(event))
+        if event.step is None or now - last["report"] >= REPORT_EVERY:
+            done = event.frame if iteration is None else event.frame - 1
+            # A training step's loss is not a frame's: the stored loss stays the last frame's.
+            running.report(step=done, total=event.frames, **({} if iteration is None else {"loss": iteration.loss}))
             last["report"] = now
         return running.should_stop()
 
     return on_frame
 
 
-def _time_left(event: FrameProgress, times: list[float], later: float) -> float | None:
-    """Seconds left: the current frame's own estimate and, for each frame after it, the mean time of
-    the last later frames, or before one has finished `later` (the time per iteration so far times
-    a later frame's iterations)."""
-    current = 0.0 if event.step is None else event.step.eta
-    per_frame = sum(times[-RECENT_FRAMES:]) / len(times[-RECENT_FRAMES:]) if times else later
-    estimate = current + (event.frames - event.frame) * per_frame
-    return estimate if math.isfinite(estimate) else None
+class _Pace:
+    """A clip's times so far, from its events, and what they say of the time left.
+
+    A frame's time is the wall-clock time from the previous finished frame to its own (its flow,
+    files and painting), measured for the frames painted in this run after the first (which runs a
+    whole schedule), but not for the one whose painting began with the network's training. In `mode`
+    'keyframes' the keyframes (optimised) and the frames between them (painted by the network,
+    refined by `refine` steps) are timed apart."""
+
+    def __init__(self, video: VideoConfig) -> None:
+        self.video = video
+        self.keyframes = video.mode == "keyframes"
+        self.key_times: list[float] = []  # every later frame's in 'frames' mode
+        self.between_times: list[float] = []
+        self.per_step = math.nan  # seconds an iteration of a frame
+        self.train_per_step = math.nan
+        self.train_left: float | None = None  # None: not started (or, for a clip of one frame, none)
+        self.trained = False
+        self.previous: float | None = None  # when the last finished frame was reported
+        self.iterations: int | None = None  # the current frame's iterations, as its events say
+        self.trained_here = False  # the current frame's painting began with the training
+
+    def observe(self, event: FrameProgress, now: float) -> None:
+        step = event.step
+        if step is not None and event.stage == "training":
+            self.trained_here = True
+            self.train_left = _finite(step.eta)
+            if step.step < step.total and math.isfinite(step.eta):  # of the steps run here (a resumed training's too)
+                self.train_per_step = step.eta / (step.total - step.step)
+            self.trained = self.trained or step.step >= step.total
+            return
+        if step is not None:
+            if step.step:
+                self.per_step = step.elapsed / step.step
+            self.iterations = step.total
+            return
+        if event.frame > 1:  # a later frame exists: the network it needed is trained
+            self.trained = True
+        if event.loss is not None and event.frame > 1 and not self.trained_here:
+            seconds = now - self.previous if self.previous is not None else event.seconds
+            (self.key_times if self._key(event.frame) else self.between_times).append(seconds)
+        self.previous, self.iterations, self.trained_here = now, None, False
+
+    def _key(self, frame: int) -> bool:
+        """Whether the finished frame `frame` (1-based) was a keyframe (in 'frames' mode, every frame
+        counts as one): one listed, or one its events showed running a keyframe's iterations."""
+        if not self.keyframes:
+            return True
+        if self.video.keyframes is not None:
+            return frame - 1 in self.video.keyframes
+        later = self.video.later_iterations
+        return self.iterations == later and later != self.video.refine
+
+    @property
+    def fps(self) -> float | None:
+        """Frames a second over the frames timed so far."""
+        times = self.key_times + self.between_times
+        return len(times) / sum(times) if times and sum(times) > 0 else None
+
+    def time_left(self, event: FrameProgress) -> float | None:
+        """Seconds left: the current frame's (or the training's) own estimate, the training still to
+        come, and for each frame after, the mean time of the last frames of its kind; before one
+        has finished, a frame's iterations at the time per iteration so far (a frame between
+        keyframes without `refine`: a training step's time). None where a part is not known yet."""
+        step = event.step
+        training = step is not None and event.stage == "training"
+        current = 0.0 if step is None else _finite(step.eta)
+        if current is None:
+            return None
+        after = event.frames - event.frame  # frames still to paint after the current one (training: from it on)
+        if not self.keyframes:
+            estimate = current + after * _recent(self.key_times, self.per_step * self.video.later_iterations)
+            return estimate if math.isfinite(estimate) else None
+        if not training and not self.trained and event.frames > 1:  # the training is still to come
+            if self.train_left is None:
+                return None
+            current += self.train_left
+        keys = self._keyframes_among(event.frame, after)  # from the 0-based index of the next frame to paint
+        key = _recent(self.key_times, self.per_step * self.video.later_iterations)
+        between = _recent(self.between_times, self.per_step * self.video.refine if self.video.refine
+                          else self.train_per_step)
+        estimate = current + keys * key + (after - keys) * between
+        return estimate if math.isfinite(estimate) else None
+
+    def _keyframes_among(self, first: int, count: int) -> float:
+        """How many of the `count` frames from index `first` on are keyframes: those listed, or as
+        many as the share so far (at least one every `keyframe_every`)."""
+        if self.video.keyframes is not None:
+            return sum(1 for index in self.video.keyframes if first <= index < first + count)
+        timed = len(self.key_times) + len(self.between_times)
+        share = max(1 / self.video.keyframe_every, len(self.key_times) / timed if timed else 0.0)
+        return count * share
+
+
+def _recent(times: list[float], otherwise: float) -> float:
+    """The mean of the last RECENT_FRAMES `times`, or `otherwise` if there are none."""
+    recent = times[-RECENT_FRAMES:]
+    return sum(recent) / len(recent) if recent else otherwise
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _compare(running: Running, runner: Runner, slot: str) -> None:

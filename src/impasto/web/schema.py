@@ -63,7 +63,8 @@ class JobView(BaseModel):
     rate: float | None = Field(description="Iterations per second of the current run")
     level: int | None = Field(description="Level of the coarse-to-fine schedule now running")
     levels: int | None
-    eta: float | None = Field(description="Seconds left (a clip: over all its frames)")
+    eta: float | None = Field(description="Seconds left (a clip: over all its frames, and in mode keyframes the "
+                                          "network's training; null until it can be estimated)")
     width: int = Field(description="Output width in px (a clip: the frames')")
     height: int
     preview_width: int | None
@@ -72,6 +73,12 @@ class JobView(BaseModel):
     frames: int | None = Field(None, description="A clip: frames to paint, times its passes")
     frame_step: int | None = Field(None, description="A clip: the current frame's iteration")
     frame_total: int | None = Field(None, description="A clip: the current frame's iterations")
+    stage: Literal["frame", "training"] | None = Field(
+        None, description="A clip: 'frame', or 'training' while the network of mode keyframes trains")
+    train_step: int | None = Field(None, description="A clip in mode keyframes: the network's training step")
+    train_steps: int | None = Field(None, description="A clip in mode keyframes: the network's training steps")
+    train_eta: float | None = Field(None, description="A clip in mode keyframes: seconds of training left")
+    fps: float | None = Field(None, description="A clip: frames painted a second so far (after the first frame)")
     content_name: str = Field(description="The uploaded photo's (or clip's) file name, as given: shown, never a path")
     style_name: str
     settings: dict[str, Any] = Field(description="The settings as given, with canonical names")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import TransferConfig
+from ..video.config import TRAIN_STEPS_MAX
 
 __all__ = ["ServerSettings", "default_data_dir"]
 
@@ -57,7 +58,11 @@ class ServerSettings:
     keep_days: float = 30.0
     """Days an ended job is kept before it is removed with its files; 0 keeps them for ever."""
     max_iterations: int = 2000
-    """Most iterations a job may ask for (422 beyond): twice the longest preset's."""
+    """Most iterations a job may ask for (422 beyond): twice the longest preset's. A clip's
+    `later_iterations` and `refine` (steps of each frame) are held to it too."""
+    max_train_steps: int = 2 * TRAIN_STEPS_MAX
+    """Most steps the network of a clip's job in `mode` 'keyframes' may train for (422 beyond), its
+    `train_steps` or the default for its frames: twice the most the default gives."""
     memory_budget_mb: float | None = None
     """Memory a run may take, in MiB; None measures what the device has free at start-up."""
     device: str = "auto"

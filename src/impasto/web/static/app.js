@@ -13,6 +13,7 @@ const FINAL = new Set(["done", "failed", "cancelled"]);
 const GALLERY_EVERY = 3000; // ms between gallery refreshes while jobs run
 const STEADINESS = [["Loose", 0.3], ["Balanced", 1], ["Steady", 3]]; // x the default temporal weight
 const PASSES = [1, 2, 3];
+const VIDEO_MODES = { frames: ["Every frame optimised", "the steadiest"], keyframes: ["Keyframes + network", "much faster"] };
 const KIND_WORDS = { still: "painting", video: "clip", compare: "comparison" };
 
 const state = {
@@ -22,6 +23,7 @@ const state = {
   mode: "one", // or "compare"
   steadiness: 1,
   passes: 1,
+  videoMode: null, // a clip's mode: "frames" or "keyframes" (the server's default until chosen)
   sizeChosen: null, // the size the user picked, if any
   job: null, // the job on the stage
   events: null, // its EventSource
@@ -187,15 +189,18 @@ function currentPreset() {
   return state.options.presets[state.preset];
 }
 
-// The clip's settings: steadiness (the temporal weight, against flicker) and passes.
+// The clip's settings: the mode (every frame optimised, or keyframes and a network trained on the
+// clip), steadiness (the temporal weight, against flicker) and passes (mode frames only).
 function buildVideoSettings() {
   const defaults = state.options.video;
+  state.videoMode = defaults.mode;
+  segmented($("#video-mode"), state.options.video_modes.map((mode) => [mode, ...(VIDEO_MODES[mode] || [mode, ""])]),
+    () => state.videoMode, (value) => { state.videoMode = value; updateVideoMode(); });
   segmented($("#steadiness"), STEADINESS.map(([label, factor]) => [factor, label, `weight ${defaults.temporal_weight * factor}`]),
     () => state.steadiness, (value) => { state.steadiness = value; });
   segmented($("#passes"), PASSES.map((count) => [count, String(count), count === 1 ? "forward" : "back and forth"]),
     () => state.passes, (value) => { state.passes = value; });
-  $("#video-note").textContent = `The first frame gets the quality's steps, each later one ${laterSteps()}, ` +
-    `starting from the frame before. Up to ${state.options.limits.max_frames} frames.`;
+  updateVideoMode();
   for (const button of document.querySelectorAll("#modes button")) {
     button.addEventListener("click", () => {
       state.mode = button.dataset.mode;
@@ -205,10 +210,21 @@ function buildVideoSettings() {
   $("#compare-note").textContent = state.options.compare_strengths.map((value) => value.toFixed(2)).join(" · ");
 }
 
+function updateVideoMode() {
+  const keyframes = state.videoMode === "keyframes";
+  $("#passes-field").hidden = keyframes; // the network paints the frames between keyframes in one pass
+  const limit = `Up to ${state.options.limits.max_frames} frames.`;
+  $("#video-note").textContent = keyframes
+    ? `The first frame gets the quality's steps, then a small network trains on the clip (up to ${trainSteps()} ` +
+      `steps); keyframes get ${laterSteps()} steps each, the frames between them are painted by the network and ` +
+      `carried along the motion. ${limit}`
+    : `The first frame gets the quality's steps, each later one ${laterSteps()}, starting from the frame before. ${limit}`;
+}
+
 // A radio group of buttons: [value, label, small print] each.
 function segmented(group, choices, current, choose) {
   const mark = () => {
-    for (const button of group.children) button.setAttribute("aria-checked", String(Number(button.dataset.value) === current()));
+    for (const button of group.children) button.setAttribute("aria-checked", String(button.dataset.value === String(current())));
   };
   for (const [value, label, small] of choices) {
     const button = document.createElement("button");
@@ -229,6 +245,11 @@ function segmented(group, choices, current, choose) {
 
 function laterSteps() {
   return Math.min(state.options.video.later_iterations, state.options.limits.max_iterations);
+}
+
+// The most steps the network trains for by default (more for longer clips), at most the server's limit.
+function trainSteps() {
+  return Math.min(state.options.default_train_steps.max, state.options.limits.max_train_steps);
 }
 
 function isClip() {
@@ -312,7 +333,12 @@ function settings() {
     const later = laterSteps();
     if (later < state.options.video.later_iterations) chosen.later_iterations = later;
     if (state.steadiness !== 1) chosen.temporal_weight = state.options.video.temporal_weight * state.steadiness;
-    if (state.passes !== 1) chosen.passes = state.passes;
+    if (state.videoMode !== state.options.video.mode) chosen.mode = state.videoMode;
+    if (state.videoMode === "keyframes") {
+      if (trainSteps() < state.options.default_train_steps.max) chosen.train_steps = trainSteps();
+    } else if (state.passes !== 1) {
+      chosen.passes = state.passes;
+    }
   }
   return chosen;
 }
@@ -379,7 +405,8 @@ function render(job) {
   $("#bar-fill").style.width = `${(job.status === "done" ? 1 : fraction) * 100}%`;
   $("#bar").setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
   showSteps(job, final);
-  $("#stat-loss").textContent = job.loss == null ? "–" : formatLoss(job.loss);
+  $("#stat-loss-label").textContent = job.kind === "video" ? "Speed" : "Loss";
+  $("#stat-loss").textContent = job.kind === "video" ? speed(job) : job.loss == null ? "–" : formatLoss(job.loss);
   $("#stat-time-label").textContent = { queued: "In queue", running: "Time left" }[job.status] || "Took";
   $("#stat-eta").textContent = timeLeft(job);
 
@@ -410,25 +437,34 @@ function render(job) {
   if (statusChanged || final) refreshGallery();
 }
 
-// How far the job is: a clip by its frames and the current frame's iterations, others by iterations.
+// How far the job is: a clip by its frames and the current frame's iterations (or the network's
+// training steps), others by iterations.
 function progress(job) {
   if (job.kind === "video" && job.frames) {
-    const partial = job.frame_total ? job.frame_step / job.frame_total : 0;
+    const partial = training(job) ? job.train_step / job.train_steps : job.frame_total ? job.frame_step / job.frame_total : 0;
     return Math.min(1, (job.step + partial) / job.frames);
   }
   return job.total ? job.step / job.total : 0;
 }
 
+function training(job) {
+  return job.status === "running" && job.stage === "training" && Boolean(job.train_steps);
+}
+
 function showSteps(job, final) {
   const running = job.status === "running";
   const sub = $("#stat-sub");
-  sub.hidden = !(job.kind === "video" && running && job.frame_total);
-  if (job.kind === "video") { // frame i/n, and under it the current frame's iteration
+  const etaSub = $("#stat-eta-sub");
+  sub.hidden = !(job.kind === "video" && running && (job.frame_total || training(job)));
+  etaSub.hidden = !(job.kind === "video" && training(job));
+  if (job.kind === "video") { // frame i/n, and under it the current frame's iteration or the network's training step
     $("#stat-step-label").textContent = "Frame";
     const current = running && job.frame ? job.frame : job.step;
     $("#stat-step").textContent = job.total ? `${current} / ${job.total}` : "–";
     $("#stat-level").textContent = "";
-    sub.textContent = `step ${job.frame_step} of ${job.frame_total}`;
+    sub.textContent = training(job) ? `network training: step ${job.train_step} of ${job.train_steps}`
+      : `step ${job.frame_step} of ${job.frame_total}`;
+    etaSub.textContent = `training: ${job.train_eta == null ? "…" : clock(job.train_eta)}`;
     return;
   }
   $("#stat-step-label").textContent = "Iteration";
@@ -618,6 +654,7 @@ function chips(job) {
   if (job.kind === "video") {
     list.unshift(`clip · ${job.total} frames`);
     const video = state.options.video;
+    if (job.video.mode === "keyframes") list.push("keyframes + network");
     if (job.video.temporal_weight !== video.temporal_weight) list.push(`steadiness ${job.video.temporal_weight}`);
     if (job.video.passes > 1) list.push(`${job.video.passes} passes`);
   } else if (job.kind === "compare") {
@@ -642,6 +679,16 @@ function stem(name) {
 function formatLoss(loss) {
   const [mantissa, exponent] = loss.toExponential(2).split("e");
   return Number(exponent) === 0 ? mantissa : `${mantissa}e${Number(exponent)}`;
+}
+
+// A clip's frames a second: so far while it runs, over its whole run once it ended.
+function speed(job) {
+  if (job.status === "running") return job.fps == null ? "…" : rate(job.fps);
+  return FINAL.has(job.status) && job.step && job.finished > job.started ? rate(job.step / (job.finished - job.started)) : "–";
+}
+
+function rate(fps) {
+  return `${fps >= 10 ? fps.toFixed(0) : fps >= 1 ? fps.toFixed(1) : fps.toPrecision(2)} frames/s`;
 }
 
 function timeLeft(job) {
