@@ -28,6 +28,7 @@ compare those N frames.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shutil
 import statistics
@@ -116,17 +117,20 @@ def minute_clip(path: Path, seconds: int = 60, rate: int = 25) -> Path:
 
 def timed_run(clip: Path, painting: Path, out: Path, video: VideoConfig) -> dict[str, float]:
     """Stylise `clip` (a work dir beside `out`, kept): wall time, training time, keyframes' time,
-    frame count, and the mean seconds of a frame between keyframes."""
+    frame count, and the mean seconds of a frame between keyframes (the training, which runs while
+    the first of them is painted, taken out)."""
     seconds: dict[int, float] = {}
-    training = [0.0, time.perf_counter()]
+    training = {"total": 0.0, "since": 0.0, "last": time.perf_counter()}
 
     def record(event: FrameProgress) -> None:
         now = time.perf_counter()
         if event.stage == "training":
-            training[0] += now - training[1]
+            training["total"] += now - training["last"]
+            training["since"] += now - training["last"]
         elif event.step is None:
-            seconds[event.frame - 1] = event.seconds
-        training[1] = now
+            seconds[event.frame - 1] = event.seconds - training["since"]
+            training["since"] = 0.0
+        training["last"] = now
 
     started = time.perf_counter()
     result = stylize_video(clip, painting, out, TransferConfig(seed=0), video, work_dir=out.with_suffix(".work"),
@@ -134,9 +138,22 @@ def timed_run(clip: Path, painting: Path, out: Path, video: VideoConfig) -> dict
     wall = time.perf_counter() - started
     keys = set(result.keyframes or (0,))
     between = [s for index, s in seconds.items() if index not in keys]
-    return {"wall": wall, "training": training[0], "keyframes": sum(seconds[k] for k in keys if k in seconds),
+    return {"wall": wall, "training": training["total"], "keyframes": sum(seconds[k] for k in keys if k in seconds),
             "frames": result.frames, "between": statistics.mean(between) if between else math.nan,
             "count": len(keys)}
+
+
+def frames_run(clip: Path, painting: Path, out: Path, sample: int) -> dict[str, float]:
+    """`timed_run` of `--mode frames` on the first `sample` frames, or its figures from an earlier
+    run of this benchmark (kept beside `out`): it costs 15 s a frame, and does not change with
+    keyframes mode."""
+    record = out.with_suffix(".json")
+    if out.is_file() and record.is_file() and json.loads(record.read_text())["sample"] == sample:
+        print(f"(--mode frames: the timing of an earlier run, {record})")
+        return json.loads(record.read_text())
+    figures = timed_run(clip, painting, out, VideoConfig(size=512, max_frames=sample))
+    record.write_text(json.dumps({**figures, "sample": sample}))
+    return figures
 
 
 def figures(out: Path, clip: Path, painting: Path, frames: int) -> tuple[float, dict[int, tuple[float, float, float]]]:
@@ -163,8 +180,7 @@ def compare(args: argparse.Namespace) -> None:
                   + (f"; --mode frames on the first {sample} frames, its time scaled to {count}" if sample < count
                      else ""), flush=True)
             base = args.work / f"{name}_{painting_name}"
-            frames = timed_run(clip, painting, base.with_name(base.name + "_frames.mp4"),
-                               VideoConfig(size=512, max_frames=sample))
+            frames = frames_run(clip, painting, base.with_name(base.name + "_frames.mp4"), sample)
             frames_wall = frames["wall"] + (count - sample) * frames["between"]  # the frames not run cost as those run
             warp_f, every_f = figures(base.with_name(base.name + "_frames.mp4"), clip, painting, sample)
             print("| run | total s | s a frame once trained | keyframes | keyframes' share | training's share | "
@@ -173,7 +189,8 @@ def compare(args: argparse.Namespace) -> None:
             print(f"| --mode frames | {frames_wall:.0f}{'*' if sample < count else ''} | {frames['between']:.2f} | "
                   f"all | - | - | {warp_f:.4f} | 1 | 1 | 1 | |", flush=True)
             network, training = None, 0.0
-            for refine, carry in [(refine, "keyframe") for refine in args.refine] + [(0, "network")]:
+            variants = [(refine, "keyframe") for refine in args.refine] + [(0, "network")] * args.carry_network
+            for refine, carry in variants:
                 out = base.with_name(f"{base.name}_keyframes_r{refine}_{carry}.mp4")
                 if network is not None:  # the first run's network, whose training is counted in every total
                     out.with_suffix(".work").mkdir(parents=True, exist_ok=True)
@@ -210,6 +227,8 @@ def main() -> None:
     parser.add_argument("--refine", type=lambda text: [int(n) for n in text.split(",")], default=[0, 2, 5],
                         metavar="N,N,...", help="--refine values of keyframes mode to run (the first trains)")
     parser.add_argument("--frames-sample", type=int, metavar="N", help="--mode frames on the first N frames only")
+    parser.add_argument("--no-carry-network", dest="carry_network", action="store_false",
+                        help="leave out the run of --carry network")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.compare:

@@ -89,7 +89,8 @@ def test_the_command_line_takes_the_mode_and_refuses_bad_keyframes(keyframe_run,
                  "--refine", "2", "--iterations", "4", "--seed", "0", "-q"]) == 0
     assert len(_frames(out)) == len(_frames(run.clip))
     capsys.readouterr()
-    for bad in (["--keyframes", "3,5"], ["--keyframes", "0,x"], ["--passes", "2"], ["--train-steps", "-1"]):
+    for bad in (["--keyframes", "3,5"], ["--keyframes", "0,x"], ["--passes", "2"], ["--train-steps", "-1"],
+                ["--preserve-colors", "luminance"]):
         assert main(["video", str(run.clip), str(PAINTING), "-o", str(tmp_path / "bad.mp4"), "--mode", "keyframes",
                      *bad, "-q"]) == 2
         error = capsys.readouterr().err

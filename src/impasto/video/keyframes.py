@@ -5,11 +5,10 @@ The first frame is a still transfer, as in `--mode frames`. A network (`propagat
 trained on the clip's own frames against the objective a later frame of `--mode frames` minimises,
 and each later frame is painted from it in one pass:
 
-- `carry` 'keyframe' (the default): where the frame can be traced back to the last keyframe along
-  the chain of flows (each flow's consistency check passed, and the frame looks like the warped one
-  before it), the keyframe's painting is sampled there once, along the composed flow, so its strokes
-  move with the scene and do not blur from warp to warp; elsewhere (disoccluded, new content) the
-  network's painting.
+- `carry` 'keyframe' (the default): where a pixel can be traced back to the last keyframe (the flows
+  since composed, and the frame there looks as the keyframe's input did: `Trace`), the keyframe's
+  painting is sampled there once, so its strokes move with the scene and do not blur from warp to
+  warp; elsewhere (disoccluded, new content) the network's painting.
 - `carry` 'network': the network's painting, blended with the previous output warped along the flow
   where the flow holds (`STEADY` of it there).
 
@@ -33,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..device import prepare_device
-from ..errors import ConfigError, Interrupted
+from ..errors import Interrupted
 from ..images import save_image
 from ..memory import resolve_runtime
 from ..optimize import Progress
@@ -48,28 +47,39 @@ __all__ = ["LIKENESS", "STEADY", "KeyframeLoop", "Trace"]
 
 STEADY = 0.8
 """`carry` 'network': the share of the previous output, warped, in a frame where the flow holds."""
-LIKENESS = 0.15
-"""A pixel whose colour differs from the warped frame before it by more than this (mean absolute
-difference of RGB in [0, 1], over 3x3 px) is new content: it cannot be traced back."""
+LIKENESS = 0.1
+"""A pixel whose colour differs by more than this from where the flows say it was in the keyframe's
+input frame (the mean absolute difference of RGB in [0, 1] over 3x3 px) cannot be traced back to
+the keyframe: it was occluded, is new content, or the flow lost it."""
 
 
 class Trace:
-    """Where each pixel of the current frame was in the last keyframe, and how far that can be trusted.
+    """Where each pixel of the current frame was in the last keyframe, and whether it is still the
+    same there.
 
-    `coords` (1, 2, H, W): the pixel's position (x, y) in the keyframe; `reach` (1, 1, H, W) in [0, 1]:
-    1 where every flow since the keyframe passed its checks, 0 where one did not."""
+    `coords` (1, 2, H, W): the pixel's position (x, y) in the keyframe, the flows since composed;
+    `reach` (1, 1, H, W) in [0, 1]: 1 where that position is inside the keyframe and the frame looks
+    there as the keyframe's input frame did (`LIKENESS`), 0 elsewhere, softened over a pixel. Judged
+    against the keyframe itself, not frame by frame, so a pixel the flow of one frame was unsure of
+    is not lost for good, and an error the flows add up to is caught."""
 
-    def __init__(self, height: int, width: int) -> None:
+    def __init__(self, keyframe: torch.Tensor) -> None:
+        """`keyframe`: the keyframe's input frame (1, 3, H, W)."""
+        self.source = keyframe
+        height, width = keyframe.shape[-2:]
         ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
                                 indexing="ij")
         self.grid = torch.stack([xs, ys])[None]
         self.coords, self.reach = self.grid.clone(), torch.ones(1, 1, height, width)
 
-    def follow(self, flow: torch.Tensor, trust: torch.Tensor) -> None:
-        """Move on one frame: `flow` (H, W, 2) from the new frame to the one before, `trust` (1, 1, H, W)
-        where it holds."""
+    def follow(self, flow: torch.Tensor, frame: torch.Tensor) -> None:
+        """Move on to `frame` (1, 3, H, W), with `flow` (H, W, 2) from it to the frame before."""
         self.coords = warp(self.coords, flow)
-        self.reach = warp(self.reach, flow) * trust
+        (height, width), x, y = frame.shape[-2:], self.coords[:, :1], self.coords[:, 1:]
+        inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+        difference = (frame - self.carry(self.source)).abs().mean(1, keepdim=True)
+        hard = (inside & (F.avg_pool2d(difference, 3, 1, 1, count_include_pad=False) <= LIKENESS)).float()
+        self.reach = torch.minimum(hard, F.avg_pool2d(hard, 3, 1, 1, count_include_pad=False))
 
     @property
     def coverage(self) -> float:
@@ -77,7 +87,8 @@ class Trace:
         return float(self.reach.mean())
 
     def carry(self, keyframe: torch.Tensor) -> torch.Tensor:
-        """`keyframe`'s painting (1, 3, H, W) sampled where each pixel came from, bicubically, once."""
+        """`keyframe` (its painting or its input frame, (1, 3, H, W)) sampled where each pixel came
+        from, bicubically, once."""
         return warp(keyframe, (self.coords - self.grid)[0].permute(1, 2, 0), "bicubic").clamp(0, 1)
 
 
@@ -96,7 +107,7 @@ class KeyframeLoop(FrameLoop):
             content = self._image(self.work / "input" / f"{index:06d}.png")
             key = index == 0
             if trace is not None:
-                trace.follow(*self._trust(index, content))
+                trace.follow(torch.from_numpy(self._flow(index, index - 1)[0]), content)
                 key = self._is_keyframe(index, trace, index - self.keyframes[-1])
             if path.is_file():
                 resumed += 1
@@ -111,7 +122,7 @@ class KeyframeLoop(FrameLoop):
                 save_image(image, path)
                 stop = self._report(None, loss=loss, seconds=time.perf_counter() - started, path=path)
             if key:
-                self.keyframes, trace = sorted({*self.keyframes, index}), Trace(*content.shape[-2:])
+                self.keyframes, trace = sorted({*self.keyframes, index}), Trace(content)
             if stop and self.done < self.count:
                 raise Interrupted(f"stopped after {self.done} of {self.count} frames", None, 0)
         return resumed
@@ -122,20 +133,11 @@ class KeyframeLoop(FrameLoop):
             return index in self.video.keyframes
         return trace.coverage < self.video.keyframe_coverage or since >= self.video.keyframe_every
 
-    def _trust(self, index: int, content: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The flow from frame `index` to the one before, and where it holds: its consistency mask,
-        where the frame looks like the one before warped along it."""
-        flow, mask = self._flow(index, index - 1)
-        flow_t = torch.from_numpy(flow)
-        before = warp(self._image(self.work / "input" / f"{index - 1:06d}.png"), flow_t)
-        difference = F.avg_pool2d((content - before).abs().mean(1, keepdim=True), 3, 1, 1, count_include_pad=False)
-        return flow_t, torch.from_numpy(mask)[None, None] * (difference <= LIKENESS)
-
     def _paint(self, index: int, content: torch.Tensor, key: bool, net: PaintNet, trace: Trace,
                last: int) -> tuple[torch.Tensor, float]:
         """Frame `index` (1, 3, H, W) in [0, 1], the last keyframe being `last`, and its final loss (nan
         where nothing was optimised)."""
-        painted = net.paint(content)
+        painted = net.paint(content.to(next(net.parameters()).device)).cpu()
         previous = self._targets(1, index, [index - 1])
         if self.video.carry == "keyframe":
             guess = trace.reach * trace.carry(self._image(self._frame_path(1, last))) + (1 - trace.reach) * painted
@@ -148,9 +150,8 @@ class KeyframeLoop(FrameLoop):
         return guess, float("nan")
 
     def _network(self) -> PaintNet:
-        """The network, trained on the clip (or the training continued from the work dir's checkpoint)."""
-        if self.config.preserve_colors == "luminance" or self.config.masks is not None:
-            raise ConfigError("mode keyframes paints without --preserve-colors luminance and masks: use --mode frames")
+        """The network, trained on the clip (or the training continued from the work dir's checkpoint), on
+        the run's device."""
         runtime = resolve_runtime(self.later, network_held=False)
         prepare_device(runtime.device)
         vgg = load_vgg19(self.later.weights, self.later.pooling, runtime.device, self.later.padding, runtime.dtype)
@@ -167,4 +168,4 @@ class KeyframeLoop(FrameLoop):
         net = train_network(frame, self.count, lambda i: self._flow(i, i - 1), vgg, styles, self.later,
                             self.video.temporal_weight, self.video.steps_for(self.count), self.work / "network.pt",
                             relay)
-        return net.cpu()
+        return net

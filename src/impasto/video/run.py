@@ -94,6 +94,8 @@ def stylize_video(
             optimisation (`Interrupted`; the frames done so far stay in the work dir).
     """
     video = video or VideoConfig()
+    if video.mode == "keyframes" and config is not None and (config.preserve_colors == "luminance" or config.masks):
+        raise ConfigError("mode keyframes paints without --preserve-colors luminance and masks: use --mode frames")
     styles: list[ImageSource] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
     out = check_video_output(output, [input, *(s for s in styles if isinstance(s, (str, os.PathLike)))])
     clip = open_clip(input)
