@@ -39,11 +39,9 @@ __all__ = ["CHECKPOINT_EVERY", "CROP", "PaintNet", "train_network"]
 
 CROP = 160
 """px: the side of the square crops the network trains on (smaller frames: their own size)."""
-PAIRS = 1
-"""Pairs of neighbouring frames' crops per step."""
 LEARNING_RATE = 2e-3
-"""Adam's at the start, decayed along a cosine to a twentieth at the last step (measured in
-benchmarks/RESULTS.md: Texler et al.'s 2e-4 barely moves in the steps a clip can afford)."""
+"""Adam's at the start, decayed along a cosine to a twentieth at the last step (the probes of issue 32
+found Texler et al.'s 2e-4 far too slow for the steps a clip can afford)."""
 CHECKPOINT_EVERY = 20
 """Steps between checkpoints."""
 
@@ -139,20 +137,20 @@ def train_network(
     for step in range(done, steps):
         generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
         total = content = style = temporal = torch.zeros((), device=device)
-        for _ in range(PAIRS):
-            # Frame `index` and the one before it (a clip of one frame: itself alone).
-            index = 1 + int(torch.randint(count - 1, (1,), generator=generator)) if count > 1 else 0
-            top = int(torch.randint(height - crop[0] + 1, (1,), generator=generator))
-            left = int(torch.randint(width - crop[1] + 1, (1,), generator=generator))
-            pair = torch.cat([frame(i)[..., top : top + crop[0], left : left + crop[1]]
-                              for i in range(max(index - 1, 0), index + 1)])
-            painted = net(pair)
-            for crop_frame, crop_painted in zip(pair.split(1), painted.split(1), strict=True):
-                terms = objective.with_content(crop_frame)(crop_painted)
-                total, content, style = total + terms.total, content + terms.content, style + terms.style
-            if index > 0 and temporal_weight > 0:
-                term = _temporal(painted[1:], painted[:1], flows(index), (top, left), temporal_weight)
-                total, temporal = total + term, temporal + term.detach()
+        # A crop of frame `index` and of the one before it (a clip of one frame: itself alone).
+        index = 1 + int(torch.randint(count - 1, (1,), generator=generator)) if count > 1 else 0
+        top = int(torch.randint(height - crop[0] + 1, (1,), generator=generator))
+        left = int(torch.randint(width - crop[1] + 1, (1,), generator=generator))
+        pair = torch.cat([frame(i)[..., top : top + crop[0], left : left + crop[1]]
+                          for i in range(max(index - 1, 0), index + 1)])
+        painted = net(pair)
+        for crop_frame, crop_painted in zip(pair.split(1), painted.split(1), strict=True):
+            terms = objective.with_content(crop_frame)(crop_painted)
+            total, content, style = total + terms.total, content + terms.content, style + terms.style
+        if index > 0 and temporal_weight > 0:
+            temporal = _temporal(painted[1:], painted[:1], flows(index), (top, left), temporal_weight)
+            total = total + temporal
+            temporal = temporal.detach()
         adam.zero_grad(set_to_none=True)
         total.backward()
         adam.step()
