@@ -136,7 +136,7 @@ def test_the_time_left_counts_the_training_and_each_kind_of_frame(tmp_path, monk
     assert third["fps"] == pytest.approx(4.0) and third["eta"] == pytest.approx(4 * 0.5 + 0.25)
     keyframe = at(11.0, FrameProgress(4, 5, _step(1, 4, 0.75)))  # its own 2.25 s left, then frame 5
     assert keyframe["stage"] == "frame" and keyframe["eta"] == pytest.approx(2.25 + 0.25)
-    at(13.25, FrameProgress(4, 5, None, loss=1.0, seconds=3.0, path=frame))
+    at(13.25, FrameProgress(4, 5, None, loss=1.0, seconds=3.0, path=frame, keyframe=True))
     assert live["fps"] == pytest.approx(2 / 3.25) and live["eta"] == pytest.approx(0.25)
 
 

@@ -86,7 +86,7 @@ class VideoConfig:
     """'keyframes' mode: a frame of which a smaller share can be traced back to the last keyframe
     along the flow (occlusions and new content counted out) is painted as a keyframe."""
     train_steps: int | None = None
-    """'keyframes' mode: steps of the network's training; None: `default_train_steps(frames)`."""
+    """'keyframes' mode: steps of the network's training; None: `steps_for(frames)`."""
     refine: int = 0
     """'keyframes' mode: L-BFGS steps of each frame between keyframes from what it is painted with,
     with the temporal loss, as `--mode frames` runs `later_iterations`."""
@@ -164,7 +164,8 @@ class VideoConfig:
 
     def steps_for(self, frames: int) -> int:
         """The network's training steps on a clip of `frames` frames: `train_steps`, or by default a
-        fixed part and a part that grows with the clip, up to a cap (chosen in benchmarks/RESULTS.md)."""
+        fixed part and a part that grows with the clip, up to a cap (what benchmarks/RESULTS.md's
+        keyframes runs used; not tuned further)."""
         if self.train_steps is not None:
             return self.train_steps
         return min(TRAIN_STEPS_BASE + TRAIN_STEPS_PER_FRAME * frames, TRAIN_STEPS_MAX)

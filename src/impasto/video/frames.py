@@ -148,8 +148,9 @@ class FrameLoop:
         return to_tensor(load_image(path, 10**9, "frame"))
 
     def _report(self, step: Progress | None, loss: float | None = None, seconds: float = 0.0,
-                path: Path | None = None) -> bool:
+                path: Path | None = None, keyframe: bool = False) -> bool:
         """Send an event; whether the callback asks to stop."""
         if self.callback is None:
             return False
-        return bool(self.callback(FrameProgress(self.done, self.count * self.video.passes, step, loss, seconds, path)))
+        return bool(self.callback(FrameProgress(self.done, self.count * self.video.passes, step, loss, seconds, path,
+                                                keyframe)))

@@ -63,9 +63,9 @@ class Trace:
     against the keyframe itself, not frame by frame, so a pixel the flow of one frame was unsure of
     is not lost for good, and an error the flows add up to is caught."""
 
-    def __init__(self, keyframe: torch.Tensor) -> None:
-        """`keyframe`: the keyframe's input frame (1, 3, H, W)."""
-        self.source = keyframe
+    def __init__(self, keyframe: torch.Tensor, painting: torch.Tensor) -> None:
+        """`keyframe`: the keyframe's input frame, `painting` its painting, (1, 3, H, W) each."""
+        self.source, self.painting = keyframe, painting
         height, width = keyframe.shape[-2:]
         ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
                                 indexing="ij")
@@ -111,18 +111,18 @@ class KeyframeLoop(FrameLoop):
                 key = self._is_keyframe(index, trace, index - self.keyframes[-1])
             if path.is_file():
                 resumed += 1
-                stop = self._report(None, loss=None, path=path)
+                stop = self._report(None, loss=None, path=path, keyframe=key)
             else:
                 started = time.perf_counter()
                 if trace is None:  # the first frame: a still transfer
                     image, loss = self._optimise(content, None, [], self.config)
                 else:
                     net = net or self._network()
-                    image, loss = self._paint(index, content, key, net, trace, self.keyframes[-1])
+                    image, loss = self._paint(index, content, key, net, trace)
                 save_image(image, path)
-                stop = self._report(None, loss=loss, seconds=time.perf_counter() - started, path=path)
-            if key:
-                self.keyframes, trace = sorted({*self.keyframes, index}), Trace(content)
+                stop = self._report(None, loss=loss, seconds=time.perf_counter() - started, path=path, keyframe=key)
+            if key:  # carried from its PNG, as a resumed run reads it
+                self.keyframes, trace = sorted({*self.keyframes, index}), Trace(content, self._image(path))
             if stop and self.done < self.count:
                 raise Interrupted(f"stopped after {self.done} of {self.count} frames", None, 0)
         return resumed
@@ -133,21 +133,22 @@ class KeyframeLoop(FrameLoop):
             return index in self.video.keyframes
         return trace.coverage < self.video.keyframe_coverage or since >= self.video.keyframe_every
 
-    def _paint(self, index: int, content: torch.Tensor, key: bool, net: PaintNet, trace: Trace,
-               last: int) -> tuple[torch.Tensor, float]:
-        """Frame `index` (1, 3, H, W) in [0, 1], the last keyframe being `last`, and its final loss (nan
-        where nothing was optimised)."""
+    def _paint(self, index: int, content: torch.Tensor, key: bool, net: PaintNet,
+               trace: Trace) -> tuple[torch.Tensor, float]:
+        """Frame `index` (1, 3, H, W) in [0, 1], `trace` followed to it from the last keyframe, and its
+        final loss (nan where nothing was optimised)."""
         painted = net.paint(content.to(next(net.parameters()).device)).cpu()
-        previous = self._targets(1, index, [index - 1])
+        steps = self.later.iterations if key else self.video.refine
+        # The previous output, warped: what `carry` 'network' blends with, and the temporal loss's target.
+        previous = self._targets(1, index, [index - 1]) if steps or self.video.carry == "network" else []
         if self.video.carry == "keyframe":
-            guess = trace.reach * trace.carry(self._image(self._frame_path(1, last))) + (1 - trace.reach) * painted
+            guess = trace.reach * trace.carry(trace.painting) + (1 - trace.reach) * painted
         else:
             guess = painted + STEADY * previous[0].weight * (previous[0].image - painted)
-        if key:  # the still transfer's settings at full size: its coarse levels would repaint the strokes
-            return self._optimise(content, guess, previous, self.later)
-        if self.video.refine:
-            return self._optimise(content, guess, previous, self.later.replace(iterations=self.video.refine))
-        return guess, float("nan")
+        if not steps:
+            return guess, float("nan")
+        # A keyframe with the still transfer's settings at full size: its coarse levels would repaint the strokes.
+        return self._optimise(content, guess, previous, self.later.replace(iterations=steps))
 
     def _network(self) -> PaintNet:
         """The network, trained on the clip (or the training continued from the work dir's checkpoint), on

@@ -27,6 +27,8 @@ class FrameProgress:
     """Time the finished frame took."""
     path: Path | None = None
     """The finished frame's PNG in the work dir; None for an iteration."""
+    keyframe: bool = False
+    """`--mode keyframes`: the finished frame is a keyframe (optimised)."""
     stage: str = "frame"
     """'frame', or 'training' for a step of `--mode keyframes`' network (`step` set; `frame` is
     the number of frames finished before it)."""

@@ -247,7 +247,6 @@ class _Pace:
         self.train_left: float | None = None  # None: not started (or, for a clip of one frame, none)
         self.trained = False
         self.previous: float | None = None  # when the last finished frame was reported
-        self.iterations: int | None = None  # the current frame's iterations, as its events say
         self.trained_here = False  # the current frame's painting began with the training
 
     def observe(self, event: FrameProgress, now: float) -> None:
@@ -262,24 +261,14 @@ class _Pace:
         if step is not None:
             if step.step:
                 self.per_step = step.elapsed / step.step
-            self.iterations = step.total
             return
         if event.frame > 1:  # a later frame exists: the network it needed is trained
             self.trained = True
         if event.loss is not None and event.frame > 1 and not self.trained_here:
             seconds = now - self.previous if self.previous is not None else event.seconds
-            (self.key_times if self._key(event.frame) else self.between_times).append(seconds)
-        self.previous, self.iterations, self.trained_here = now, None, False
-
-    def _key(self, frame: int) -> bool:
-        """Whether the finished frame `frame` (1-based) was a keyframe (in 'frames' mode, every frame
-        counts as one): one listed, or one its events showed running a keyframe's iterations."""
-        if not self.keyframes:
-            return True
-        if self.video.keyframes is not None:
-            return frame - 1 in self.video.keyframes
-        later = self.video.later_iterations
-        return self.iterations == later and later != self.video.refine
+            # In 'frames' mode every frame is timed as a keyframe is.
+            (self.key_times if event.keyframe or not self.keyframes else self.between_times).append(seconds)
+        self.previous, self.trained_here = now, False
 
     @property
     def fps(self) -> float | None:
