@@ -54,19 +54,20 @@ def main() -> None:
     reference = results[max(args.factors)][1]
     print(f"finest level {args.size} px, default {steps} steps; crops of {args.crop} px (centre, corner); "
           f"distance to the {max(args.factors)}x run's figures")
-    print("| steps | seconds | style (centre, corner) | content | edges | structure | style - ref | content - ref |"
-          " structure - ref |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| steps | seconds | style (centre, corner) | texture | content | edges | structure | style - ref |"
+          " texture - ref | content - ref | structure - ref |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for factor, (seconds, scores) in results.items():
         def cells(name: str, of: list) -> str:
             return ", ".join(f"{figure(s, name):.3f}" for s in of)
 
         gaps = {name: ", ".join(f"{figure(s, name) - figure(r, name):+.3f}" for s, r in zip(scores, reference,
                                                                                         strict=True))
-                for name in ("style_mean", "content", "structure")}
+                for name in ("style_mean", "texture", "content", "structure")}
         print(f"| {steps * factor} ({factor}x) | {seconds:.0f} | {cells('style_mean', scores)} | "
-              f"{cells('content', scores)} | {cells('edges', scores)} | {cells('structure', scores)} | "
-              f"{gaps['style_mean']} | {gaps['content']} | {gaps['structure']} |", flush=True)
+              f"{cells('texture', scores)} | {cells('content', scores)} | {cells('edges', scores)} | "
+              f"{cells('structure', scores)} | {gaps['style_mean']} | {gaps['texture']} | {gaps['content']} | "
+              f"{gaps['structure']} |", flush=True)
 
 
 def figure(result: Score, name: str) -> float:

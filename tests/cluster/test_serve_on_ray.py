@@ -1,7 +1,8 @@
 """`impasto serve --ray ADDRESS` against a real Ray cluster (tests/cluster/conftest.py): a job runs to
 the end with its events and previews, a cancelled one keeps its image, a killed server's job is run
 again after the restart, a comparison's variants run at once and a clip as one task (in either mode),
-and a server without the cluster's token does not start."""
+a print-size still runs in the server with its blocks on the cluster's workers, and a server without
+the cluster's token does not start."""
 
 from __future__ import annotations
 
@@ -105,3 +106,22 @@ def test_a_comparisons_variants_run_at_once_and_a_clip_runs_as_one_task(server, 
     done = wait_for(client, keyed["id"], {"done"}, timeout=240)  # the task ran the VideoConfig as given
     assert done["step"] == 4 and done["video"]["mode"] == "keyframes" and done["error"] is None
     assert frames_of(client.get(done["urls"]["result"]).content) == (4, 8.0, True)
+
+
+def test_a_print_size_still_runs_its_blocks_on_the_clusters_workers(ray_cluster, images, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(ray_cluster.token))
+    server = Server(tmp_path / "data", "--ray", ray_cluster.address, "--memory-budget-mb", "2000")
+    try:
+        client = server.start(timeout=300)  # Ray and torch import slowly on a busy machine
+        job = client.post("/api/jobs", **upload(*images, {"size": 768, "iterations": 2, "seed": 6})).json()
+        deadline, workers = time.monotonic() + 300, 0
+        while (state := client.get(f"/api/jobs/{job['id']}").json())["status"] not in FINAL:
+            assert time.monotonic() < deadline, state
+            workers = max(workers, len(ray_cluster.task_processes("BlockWorker")))
+            time.sleep(0.1)
+        assert state["status"] == "done" and state["step"] == state["total"] > 2, state  # more steps for the speed
+        assert workers == 2, "the finest level's blocks ran on the cluster's two workers"
+        assert Image.open(io.BytesIO(client.get(state["urls"]["result"]).content)).size == (768, 576)
+    finally:
+        server.stop()
