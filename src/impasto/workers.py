@@ -25,9 +25,10 @@ A level is kept on the driver where it runs whole or where the workers would not
 
 **Steps for the speed** (`more_steps`): with W workers the finest levels' steps are multiplied by
 the predicted speed-up, at most `MAX_STEP_FACTOR`, so a large print gets more steps where it is
-soft close up in about the time one machine takes. The cap is not yet chosen from a measurement of
-sharpness (`benchmarks/print_steps.py` measures it; it did not finish on the loaded machine of
-issue 34's session): 4x is a hand-picked cap, the steps the schedule gives the level two sizes coarser.
+soft close up in about the time one machine takes. The cap comes from `benchmarks/print_steps.py`
+(benchmarks/RESULTS.md), on crops at full resolution against a run of 8x the steps: at 4x, a 1024 px
+finest level (10 steps by the schedule) is within 0.015 of that run's content figure and 0.02-0.06 of
+its structure figure, but a 2048 px one (6 steps) still lacks 0.035-0.09 of its structure.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ CALL_SECONDS = 0.004
 (measured with benchmarks/cluster_print.py on a local Ray head: see RESULTS.md)."""
 GAIN = 1.1
 """A level goes to the workers only if they are predicted this much faster than the driver alone."""
-MAX_STEP_FACTOR = 4
-"""The most the finest levels' steps are multiplied by with workers (not yet measured: see above)."""
+MAX_STEP_FACTOR = 8
+"""The most the finest levels' steps are multiplied by with workers (measured: see above)."""
 SPREAD_SIDES = (1024, 768, 512, 384, 256)
 """px: the block sides a spread level is tried in."""
 
