@@ -24,11 +24,16 @@ from ..web.conftest import Server, clip_bytes, clip_upload, frames_of, image_byt
 from .conftest import Cluster, ray_env
 
 
+def with_token(monkeypatch: pytest.MonkeyPatch, cluster: Cluster) -> None:
+    """The environment of the servers the test starts: the cluster's token."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(cluster.token))
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+
+
 @pytest.fixture
 def server(tmp_path: Path, ray_cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # the server's environment: the cluster's token
-    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(ray_cluster.token))
-    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    with_token(monkeypatch, ray_cluster)
     server = Server(tmp_path / "data", "--ray", ray_cluster.address)
     try:
         yield server
@@ -109,8 +114,8 @@ def test_a_comparisons_variants_run_at_once_and_a_clip_runs_as_one_task(server, 
 
 
 def test_a_print_size_still_runs_its_blocks_on_the_clusters_workers(ray_cluster, images, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(ray_cluster.token))
+    with_token(monkeypatch, ray_cluster)
+    # 2000 MiB less what the server holds (about 1 GiB) fits a 768 px level in blocks, not whole.
     server = Server(tmp_path / "data", "--ray", ray_cluster.address, "--memory-budget-mb", "2000")
     try:
         client = server.start(timeout=300)  # Ray and torch import slowly on a busy machine
