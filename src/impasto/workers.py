@@ -26,9 +26,10 @@ A level is kept on the driver where it runs whole or where the workers would not
 **Steps for the speed** (`more_steps`): with W workers the finest levels' steps are multiplied by
 the predicted speed-up, at most `MAX_STEP_FACTOR`, so a large print gets more steps where it is
 soft close up in about the time one machine takes. The cap comes from `benchmarks/print_steps.py`
-(benchmarks/RESULTS.md), on crops at full resolution against a run of 8x the steps: at 4x, a 1024 px
-finest level (10 steps by the schedule) is within 0.015 of that run's content figure and 0.02-0.06 of
-its structure figure, but a 2048 px one (6 steps) still lacks 0.035-0.09 of its structure.
+(benchmarks/RESULTS.md; one pair, Tübingen x The Starry Night), on crops at full resolution against
+a run of 8x the steps: at 4x, a 1024 px finest level (10 steps by the schedule) is within 0.015 of
+that run's content figure and 0.02-0.06 of its structure figure, but a 2048 px one (6 steps) still
+lacks 0.035-0.09 of its structure.
 """
 
 from __future__ import annotations
