@@ -17,6 +17,7 @@ from impasto.errors import ConfigError
 from impasto.images import longest_side
 from impasto.memory import (
     ACTIVATION_BYTES,
+    ANCHOR_BYTES,
     CPU_MAX_BLOCK,
     FIXED_BYTES,
     HISTORY_BYTES,
@@ -43,6 +44,20 @@ def test_a_level_that_fits_runs_whole_with_its_full_history() -> None:
     level = plan_level(512, 384, 24, cpu(8 * GiB))
     assert level is not None and level.block is None and level.blocks == 1 and level.history == 20
     assert level.peak_bytes == FIXED_BYTES + (ACTIVATION_BYTES + HISTORY_BYTES * 20) * 512 * 384
+
+
+def test_a_level_larger_than_the_anchor_side_counts_the_objective_it_also_computes_there() -> None:
+    plain = CONFIG.replace(anchor_side=0)
+    whole, alone = plan_level(1024, 768, 10, cpu(64 * GiB)), plan_level(1024, 768, 10, cpu(64 * GiB), plain)
+    assert whole.anchor == (512, 384) and alone.anchor is None
+    assert whole.peak_bytes - alone.peak_bytes == ANCHOR_BYTES["bf16"] * 512 * 384
+    assert whole.seconds == pytest.approx(alone.seconds * (1024 * 768 + 512 * 384) / (1024 * 768))
+    assert "1024x768 + the objective at 512x384, 10 iterations" in whole.describe()
+    # In blocks, it is computed after them, when their activations are gone: the larger of the two counts.
+    tiled, tiled_alone = plan_level(3072, 2304, 6, cpu(4 * GiB), block=512), \
+        plan_level(3072, 2304, 6, cpu(4 * GiB), plain, 512)
+    assert tiled.peak_bytes == tiled_alone.peak_bytes
+    assert plan_level(512, 384, 10, cpu(64 * GiB)).anchor is None
 
 
 @pytest.mark.parametrize("budget_gib", [2, 4, 8, 16])
@@ -103,7 +118,7 @@ def test_forced_blocks_are_used_where_the_level_is_larger_than_them() -> None:
     plan = plan_run(config, [(256, 192, 40), (512, 384, 20), (1024, 768, 10)], cpu(64 * GiB))
     assert [level.block for level in plan.levels] == [None, 256, 256]
     assert [level.blocks for level in plan.levels] == [1, 4, 12]
-    assert "level 3/3: 1024x768, 10 iterations, 12 blocks of 256 px" in plan.describe()
+    assert "level 3/3: 1024x768 + the objective at 512x384, 10 iterations, 12 blocks of 256 px" in plan.describe()
 
 
 def test_a_size_that_cannot_fit_is_refused_naming_the_largest_that_fits() -> None:

@@ -21,9 +21,23 @@ def test_the_automatic_schedule_halves_the_size_and_doubles_the_iterations() -> 
     assert TransferConfig(size=100, iterations=30).stages() == [(100, 30)]
     assert TransferConfig(size=512, iterations=50, levels=1).stages() == [(512, 50)]
     for size in (64, 300, 1024, 3000):
-        stages = TransferConfig(size=size, iterations=200).stages()
+        stages = TransferConfig(size=size, iterations=200, anchor_side=0).stages()
         assert sum(count for _, count in stages) == 200 and stages[-1][0] == size
         assert 128 <= stages[0][0] < 256 or len(stages) == 1
+
+
+@pytest.mark.parametrize("size", [600, 768, 1024, 3072, 8192])
+def test_levels_larger_than_the_anchor_side_take_no_more_time_than_their_own_iterations_would(size: int) -> None:
+    anchored, plain = TransferConfig(size=size).stages(), TransferConfig(size=size, anchor_side=0).stages()
+
+    def cost(stages: list[tuple[int, int]], anchor: int) -> int:  # an iteration costs its pixels, and the anchor's
+        return sum(count * (side**2 + (anchor**2 if side > anchor else 0)) for side, count in stages)
+
+    assert cost(anchored, 512) <= cost(plain, 10**9)
+    assert [stage for stage in anchored if stage[0] <= 512] == [stage for stage in plain if stage[0] <= 512]
+    assert all(0 < count <= before for (_, count), (_, before) in zip(anchored, plain, strict=True))
+    # Where the anchor costs a few per cent of an iteration, the finest level keeps its iterations.
+    assert size < 3072 or anchored[-1] == plain[-1]
 
 
 def test_a_run_goes_through_the_levels_and_reports_them() -> None:

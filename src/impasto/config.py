@@ -63,7 +63,8 @@ class TransferConfig:
     size: int = 512
     """Longest side of the output in pixels; the content image is resized to it."""
     iterations: int = 130  # 74 + 37 + 19 at 512 px, chosen on the tuning grid with the two weights below
-    """Optimisation steps in all, shared among the levels of the coarse-to-fine schedule."""
+    """Optimisation steps in all, shared among the levels of the coarse-to-fine schedule (levels
+    larger than `anchor_side` take fewer, to keep their time)."""
     levels: int | None = None
     """Coarse-to-fine schedule: optimise at this many sizes, each twice the one before and ending at
     `size`, with the iterations shared so that each level has twice as many as the next finer one.
@@ -111,6 +112,12 @@ class TransferConfig:
     levels lay the photo's lines down, and the finest paints the painting's texture over them (at
     1, the finest level holds the photo's detail at `laplacian_side` px and paints less). A run of
     one level keeps the whole weight."""
+    anchor_side: int = 512  # the side the other defaults were chosen at (benchmarks/RESULTS.md, issue 35)
+    """Levels larger than this also minimise the objective at this longest side, on the image
+    scaled down to it, so that a large run keeps the painting's strokes at the scale they have at
+    this side: VGG-19's receptive fields are fixed in pixels, and alone a level at 1536 px paints
+    strokes a third as large, relative to the image, as a level at 512 px does. Such levels take
+    fewer iterations, so that the run's planned time stays what it would be without this. 0: off."""
     content_layers: Mapping[str, float] = field(default_factory=lambda: {"conv4_2": 1.0})
     style_layers: Mapping[str, float] = field(
         default_factory=lambda: equal_weights(PAPER_STYLE_LAYERS)
@@ -183,6 +190,7 @@ class TransferConfig:
         if self.tile_size is not None and (not isinstance(self.tile_size, int) or self.tile_size < 16):
             raise ConfigError(f"tile_size must be a whole number of pixels, at least 16, got {self.tile_size}")
         _positive_int("laplacian_side", self.laplacian_side)
+        _non_negative_int("anchor_side", self.anchor_side)
         for name in ("content_weight", "style_weight", "tv_weight", "palette_weight", "laplacian_weight"):
             _non_negative_float(name, getattr(self, name))
         if not _finite(self.laplacian_finest) or not 0 <= self.laplacian_finest <= 1:
@@ -248,7 +256,28 @@ class TransferConfig:
         shares = [2 ** (levels - 1 - level) for level in range(levels)]  # 4, 2, 1: most where pixels are cheap
         counts = [self.iterations * share // sum(shares) for share in shares]
         counts[-1] += self.iterations - sum(counts)
-        return [(max(1, round(self.size / 2 ** (levels - 1 - level))), count) for level, count in enumerate(counts)]
+        sides = [max(1, round(self.size / 2 ** (levels - 1 - level))) for level in range(levels)]
+        return self._time_kept(list(zip(sides, counts, strict=True)))
+
+    def _time_kept(self, stages: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """`stages` with fewer iterations at the levels larger than `anchor_side`, which also compute
+        the objective there, so that the run costs no more than it would without, counted as the
+        planner counts levels run whole (an iteration costs its pixels, and those at `anchor_side`):
+        each such level's iterations scaled by its share of the cost and rounded, then one fewer at
+        the one with the most (where an iteration costs least) while the run costs more."""
+        anchor = self.anchor_side
+        anchored = [bool(anchor) and side > anchor and count > 0 for side, count in stages]
+
+        def cost(counts: list[int]) -> int:
+            return sum(count * (side**2 + (anchor**2 if on else 0))
+                       for (side, _), count, on in zip(stages, counts, anchored, strict=True))
+
+        before = sum(count * side**2 for side, count in stages)
+        counts = [max(1, round(count * side**2 / (side**2 + anchor**2))) if on else count
+                  for (side, count), on in zip(stages, anchored, strict=True)]
+        while cost(counts) > before and (fewer := [i for i, on in enumerate(anchored) if on and counts[i] > 1]):
+            counts[max(fewer, key=lambda i: counts[i])] -= 1
+        return [(side, count) for (side, _), count in zip(stages, counts, strict=True)]
 
     def style_scales(self, n_styles: int) -> tuple[float, ...]:
         """One style scale per style image."""
@@ -289,7 +318,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The paper's settings: white noise, L-BFGS, w_l = 1/5, alpha/beta = 1e-3, average pooling ("slightly
     # more appealing results", section 2).
     "paper": {"init": "noise", "iterations": 1000, "levels": 1, "normalization": "paper", "content_weight": 1.0,
-              "style_weight": 1e3, "palette_weight": 0.0, "laplacian_weight": 0.0, "pooling": "avg",
+              "style_weight": 1e3, "palette_weight": 0.0, "laplacian_weight": 0.0, "anchor_side": 0, "pooling": "avg",
               "precision": "fp32"},
 }
 """Named starting points: speed against quality, and the paper's exact settings."""

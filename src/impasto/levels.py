@@ -93,6 +93,7 @@ def run_levels(
     vgg = load_vgg19(config.weights, config.pooling, device, config.padding, runtime.dtype)
     image: torch.Tensor | None = None
     relay: _Relay | None = None
+    anchor: _Anchor | None = None
     steps_before, taken, elapsed_before, start = 0, 0, 0.0, time.perf_counter()
     finished = None if checkpoint is None else checkpoint.finished()
     if finished is not None:  # the levels before `done` are in the checkpoint
@@ -103,6 +104,11 @@ def run_levels(
             continue
         current = level(side)
         _check_sizes(current, content_layers, style_layers)
+        level_terms = list(terms)
+        if planned.anchor is not None:  # the objective at `anchor_side` too, made at the first such level
+            anchor = anchor or _Anchor(vgg, level(config.anchor_side), _level_config(config, len(stages) - 1,
+                                                                                    len(stages)))
+            level_terms.append(anchor)
         if image is None and start_image is not None:
             image = F.interpolate(start_image.to(device), size=current.shape, mode="bilinear", antialias=True)
         elif image is None:
@@ -115,8 +121,8 @@ def run_levels(
                 callback, config, plan, index, steps_before + done, elapsed_before, current.finish, image,
                 None if relay is None else relay.last)
             try:
-                objective = _objective(vgg, current, _level_config(config, index, len(stages)), planned, relay, terms,
-                                       workers)
+                objective = _objective(vgg, current, _level_config(config, index, len(stages)), planned, relay,
+                                       level_terms, workers)
                 current = current.targets_taken()
                 image, steps = optimize(objective, image, iterations - done,
                                         config.replace(history_size=planned.history), relay,
@@ -152,6 +158,8 @@ def plan_levels(
     content_layers = list(config.content_layers) if config.alpha > 0 else []
     style_layers = list(config.style_layers) if config.beta > 0 else []
     stages = _schedule(config, shape, [*content_layers, *style_layers])
+    if config.anchor_side and any(side > config.anchor_side for side, _ in stages):
+        _check_size("anchor", shape(config.anchor_side), [*content_layers, *style_layers], "--anchor-side (0: off)")
 
     def plan(stages: list[tuple[int, int]]) -> Plan:
         driver = plan_run(config, [(shape(side)[1], shape(side)[0], count) for side, count in stages], runtime)
@@ -194,6 +202,19 @@ def _level_config(config: TransferConfig, index: int, levels: int) -> TransferCo
     if index < levels - 1 or levels == 1:
         return config
     return config.replace(laplacian_weight=config.laplacian_weight * config.laplacian_finest)
+
+
+class _Anchor:
+    """The objective at `config.anchor_side`, of the image scaled down to that side: a larger level,
+    which minimises this besides its own, adds detail at its own scale without repainting the
+    strokes the painting has at that side (VGG-19's receptive fields are fixed in pixels, so alone
+    the level would paint them smaller)."""
+
+    def __init__(self, vgg: VGG19, level: Level, config: TransferConfig) -> None:
+        self.objective = Objective(vgg, level.content, level.styles, config, level.shape)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.objective(F.interpolate(image, size=self.objective.image_shape, mode="area")).total
 
 
 def _smaller(planned: LevelPlan, config: TransferConfig, runtime: Runtime) -> LevelPlan | None:
@@ -292,7 +313,7 @@ def _check_size(role: str, shape: tuple[int, int], layers: list[str], option: st
     if min(height, width) < needed:
         raise ImageError(
             f"the {role} image is {width}x{height} px, too small for {deepest}, which needs at least "
-            f"{needed} px on each side: raise {option}{' or lower --levels' if role != 'style' else ''}"
+            f"{needed} px on each side: raise {option}{' or lower --levels' if role in ('content', 'output') else ''}"
         )
 
 

@@ -64,7 +64,9 @@ GPU, a history the device cannot hold goes, with L-BFGS's two vectors (`OPTIMISE
 host's memory where it fits there, before the planner shortens it: the GPU then keeps 24 bytes a
 pixel less than `IMAGE_BYTES` and no history, at the cost of two image-sized copies a step and of
 L-BFGS's arithmetic on the host's CPU (on an H200, 8192x6144 within 7 GiB: 28 s in 42 blocks with
-the full history there, against 73 s in 910 blocks with a shorter one on the GPU). Its
+the full history there, against 73 s in 910 blocks with a shorter one on the GPU). A level
+larger than `anchor_side` also computes the objective at that side, whole (`ANCHOR_BYTES` a pixel
+of it, after the blocks, and an iteration's time at that size a step). Its
 times are measured: on the CPU in units of a probe timed on the CPU at hand (`cpu_probe_seconds`,
 `PROBES_PER_PIXEL`), on a GPU per device type (`SECONDS_PER_PIXEL`), with the measured costs of a
 level's targets and of blocks (`BLOCK_STEP_COST`).
@@ -90,6 +92,7 @@ from .tiled import ALIGN, check_tileable, edges, halo
 
 __all__ = [
     "ACTIVATION_BYTES",
+    "ANCHOR_BYTES",
     "BLOCK_STEP_COST",
     "CPU_MAX_BLOCK",
     "CROP_BYTES",
@@ -106,6 +109,7 @@ __all__ = [
     "TILED_FIXED_BYTES",
     "LevelPlan",
     "Plan",
+    "anchor_shape",
     "available_bytes",
     "cpu_probe_seconds",
     "crop_lengths",
@@ -139,6 +143,10 @@ with its history, in the host's memory when the plan puts it there."""
 CROP_BYTES = {"bf16": 2_000, "fp32": 2_200}
 """Memory a tiled level takes per pixel of its largest crop, for the activations of pass 2
 (measured in bf16: 1,969; in float32: 2,134)."""
+ANCHOR_BYTES = {"bf16": 1_900, "fp32": 2_700}
+"""Memory a level takes per pixel of the image at `anchor_side` whose objective it also minimises,
+for that objective's activations and gradient (measured at 512x384 beside a 3072x2304 image, peak
+RSS: 340 MiB in bf16, 505 MiB in float32)."""
 MIN_BLOCK = 64
 """px: the smallest blocks a plan uses (a crop is then mostly halo)."""
 PREFERRED_BLOCK = 256
@@ -276,13 +284,18 @@ class LevelPlan:
     """Predicted peak memory of each worker."""
     moved_bytes: int = 0
     """Bytes a step moves between the driver and the workers."""
+    anchor: tuple[int, int] | None = None
+    """(width, height) of the image at `anchor_side` whose objective the level also minimises,
+    computed whole (by the driver); None: none."""
 
     def describe(self) -> str:
         layout = "whole" if self.block is None else f"{self.blocks} blocks of {self.block} px"
         where = f" in host memory ({format_bytes(self.host_bytes)})" if self.host_bytes else ""
         spread = (f" on {self.workers} workers (each {format_bytes(self.worker_bytes)}, "
                   f"{format_bytes(self.moved_bytes)} moved a step)") if self.workers else ""
-        return (f"{self.width}x{self.height}, {self.iterations} iterations, {layout}{spread}, history {self.history}"
+        anchored = "" if self.anchor is None else f" + the objective at {self.anchor[0]}x{self.anchor[1]}"
+        return (f"{self.width}x{self.height}{anchored}, {self.iterations} iterations, {layout}{spread}, "
+                f"history {self.history}"
                 f"{where}, peak {format_bytes(self.peak_bytes)}, about {_clock(self.seconds)}")
 
 
@@ -334,23 +347,30 @@ def plan_level(
     full = min(config.history_size, max(iterations - 1, 1)) if lbfgs else 1
     rate = seconds_per_pixel(runtime)[0]
     margin = halo([*config.content_layers, *config.style_layers])
+    anchor = anchor_shape(config, width, height)
+    anchor_pixels = 0 if anchor is None else anchor[0] * anchor[1]
 
     def on_host(history: int) -> int:  # bytes L-BFGS takes in the host's memory: the pairs and 4 vectors
         return (HISTORY_BYTES * history + 2 * OPTIMISER_BYTES) * pixels
 
     def whole(history: int, host: bool) -> LevelPlan:
         kept = ACTIVATION_BYTES + (0 if host else HISTORY_BYTES * history)
-        return LevelPlan(width, height, iterations, None, 1, history, FIXED_BYTES + kept * pixels,
-                         rate * pixels * (iterations + 1), on_host(history) if host else 0)
+        return LevelPlan(width, height, iterations, None, 1, history,
+                         FIXED_BYTES + kept * pixels + ANCHOR_BYTES[precision] * anchor_pixels,
+                         rate * (pixels + anchor_pixels) * (iterations + 1), on_host(history) if host else 0,
+                         anchor=anchor)
 
     def tiled(history: int, host: bool, side: int) -> LevelPlan:
         rows, columns = crop_lengths(height, side, margin), crop_lengths(width, side, margin)
         crop = CROP_BYTES[precision] * max(rows) * max(columns)
         image = IMAGE_BYTES[precision]
         kept = image - OPTIMISER_BYTES if host else image + HISTORY_BYTES * history
-        seconds = rate * sum(rows) * sum(columns) * (BLOCK_STEP_COST * iterations + 1)
-        return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history,
-                         TILED_FIXED_BYTES + kept * pixels + crop, seconds, on_host(history) if host else 0)
+        seconds = rate * (sum(rows) * sum(columns) * (BLOCK_STEP_COST * iterations + 1)
+                          + anchor_pixels * (iterations + 1))
+        # The anchor's objective is computed after the blocks, whose activations are gone by then.
+        peak = TILED_FIXED_BYTES + kept * pixels + max(crop, ANCHOR_BYTES[precision] * anchor_pixels)
+        return LevelPlan(width, height, iterations, side, len(rows) * len(columns), history, peak, seconds,
+                         on_host(history) if host else 0, anchor=anchor)
 
     def side_of(count: int) -> int:  # the block side that cuts the longest side into `count` blocks
         return ALIGN * math.ceil(longest / count / ALIGN)
@@ -411,6 +431,14 @@ def plan_run(config: TransferConfig, shapes: Sequence[tuple[int, int, int]], run
     if any(level.block is not None for level in levels):  # before any work, not at the first tiled level
         check_tileable([*config.content_layers, *config.style_layers])
     return Plan(tuple(levels), runtime)
+
+
+def anchor_shape(config: TransferConfig, width: int, height: int) -> tuple[int, int] | None:
+    """(width, height) of the image at `config.anchor_side` whose objective a `width` x `height`
+    level also minimises (`levels.py`), None if the level is no larger than that."""
+    if not config.anchor_side or max(width, height) <= config.anchor_side:
+        return None
+    return longest_side((width, height), config.anchor_side)
 
 
 def crop_lengths(length: int, size: int, margin: int) -> list[int]:

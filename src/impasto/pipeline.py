@@ -218,8 +218,8 @@ def reconstruct_content(
     # 'auto' precision in float32: bfloat16 loses the finest detail a low layer keeps (25 dB rather than 28).
     precision = "fp32" if config.precision == "auto" else config.precision
     config = config.replace(content_layers={layer: 1.0}, content_weight=1.0, style_weight=0.0, tv_weight=0.0,
-                            laplacian_weight=0.0, strength=0.5, init="noise", preserve_colors=None, masks=None,
-                            scale_split=None, precision=precision).with_seed()
+                            laplacian_weight=0.0, anchor_side=0, strength=0.5, init="noise", preserve_colors=None,
+                            masks=None, scale_split=None, precision=precision).with_seed()
     photo = load_image(image, config.max_pixels, "content")
     runtime = resolve_runtime(config, network_held=False)
 

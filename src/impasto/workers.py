@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from .config import TransferConfig
 from .device import Runtime
 from .memory import (
+    ANCHOR_BYTES,
     BLOCK_STEP_COST,
     CROP_BYTES,
     HISTORY_BYTES,
@@ -52,6 +53,7 @@ from .memory import (
     TILED_FIXED_BYTES,
     LevelPlan,
     crop_lengths,
+    seconds_per_pixel,
 )
 from .tiled import ALIGN, BlockEvaluator, halo
 from .vgg import feature_size
@@ -159,13 +161,17 @@ def _on_workers(level: LevelPlan, config: TransferConfig, runtime: Runtime, work
     statistics = 8 * statistic_values(config, (level.height, level.width))
     moved = 24 * sum(crops) + statistics * (len(crops) + workers.count)
     transfer = 0.0 if workers.bandwidth is None else moved / workers.bandwidth
-    step = workers.seconds_per_pixel * BLOCK_STEP_COST * load + transfer + 2 * CALL_SECONDS * len(crops)
+    # The driver computes the anchor's objective (`LevelPlan.anchor`) whole, after the blocks.
+    anchor = 0 if level.anchor is None else level.anchor[0] * level.anchor[1]
+    step = (workers.seconds_per_pixel * BLOCK_STEP_COST * load + transfer + 2 * CALL_SECONDS * len(crops)
+            + seconds_per_pixel(runtime)[0] * anchor)
     targets = workers.seconds_per_pixel * load  # the content targets: a forward of each crop, about one step's third
     pixels = level.width * level.height
     image = IMAGE_BYTES[precision] - TARGET_BYTES[precision]
     kept = image - OPTIMISER_BYTES if level.host_bytes else image + HISTORY_BYTES * level.history
     # The driver computes the style images' statistics in the same blocks.
-    peak = TILED_FIXED_BYTES + kept * pixels + CROP_BYTES[precision] * max(rows) * max(columns)
+    peak = TILED_FIXED_BYTES + kept * pixels + max(CROP_BYTES[precision] * max(rows) * max(columns),
+                                                    ANCHOR_BYTES[precision] * anchor)
     if peak > runtime.budget:
         return None
     return dataclasses.replace(level, block=side, blocks=len(crops), seconds=step * level.iterations + targets,

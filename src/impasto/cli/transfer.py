@@ -125,6 +125,14 @@ def transfer_options(run: argparse.ArgumentParser) -> None:
         "the coarser levels laid down) to 1 (the photo's detail kept there too)",
     )
     weights.add_argument(
+        "--anchor-side",
+        type=int,
+        default=d.anchor_side,
+        metavar="N",
+        help="levels larger than N px also match the objective at N px on the image scaled down to it, so that a "
+        "large output keeps the painting's strokes at the scale they have at N px; 0: off",
+    )
+    weights.add_argument(
         "--normalization",
         choices=NORMALIZATIONS,
         default=d.normalization,
