@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from impasto.cli import main
 from impasto.images import EXAMPLES
 from impasto.video import FrameProgress, VideoConfig, stylize_video
 from impasto.video.io import read_frames
-from tests.video.clips import pan, write_clip
+from impasto.video.keyframes import Trace
+from tests.video.clips import pan, write_clip, zoom
 from tests.video.conftest import CONFIG, PAINTING, SIZE, Run
 
 KEYFRAMES = VideoConfig(mode="keyframes", train_steps=25)
@@ -51,6 +53,26 @@ def test_a_cut_gets_a_keyframe_right_after_it(tmp_path) -> None:
     result = stylize_video(clip, PAINTING, tmp_path / "out.mp4", CONFIG, KEYFRAMES.replace(train_steps=4),
                            work_dir=tmp_path / "work")
     assert result.keyframes == (0, 4)
+
+
+def test_a_painting_the_flow_would_stretch_is_not_carried() -> None:
+    """A flat frame passes the likeness test anywhere: where the flow has lost the content (here new
+    rows entering at the top, all mapped to the keyframe's first row, as a flow left at the edge
+    does), the stretch test alone keeps the keyframe's painting from smearing into streaks."""
+    flat = torch.full((1, 3, 48, 64), 0.8)
+    trace = Trace(flat, torch.rand(1, 3, 48, 64))
+    flow = torch.zeros(48, 64, 2)
+    flow[..., 1] = -4.0  # the scene moves down 4 px a frame
+    flow[:8, :, 1] = -torch.arange(8.0)[:, None]  # the 8 new rows at the top: all from the keyframe's row 0
+    trace.follow(flow, flat)
+    assert trace.reach[..., :7, :].max() == 0 and trace.reach[..., 9:, :].min() == 1
+    # A zoom stretches a little each frame (1.03): carried for as long as the trace holds.
+    frames, flows = zoom(6, (64, 48))
+    image = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255  # noqa: E731
+    trace = Trace(image(frames[0]), image(frames[0]))
+    for frame, zoomed in zip(frames[1:], flows, strict=True):
+        trace.follow(torch.from_numpy(zoomed), image(frame))
+    assert trace.coverage > 0.9, trace.coverage
 
 
 def test_keyframes_given_are_painted_and_no_others(keyframe_run, tmp_path) -> None:

@@ -43,7 +43,7 @@ from .frames import FrameLoop
 from .progress import FrameProgress
 from .propagate import PaintNet, train_network
 
-__all__ = ["LIKENESS", "STEADY", "KeyframeLoop", "Trace"]
+__all__ = ["LIKENESS", "STEADY", "STRETCH", "KeyframeLoop", "Trace"]
 
 STEADY = 0.8
 """`carry` 'network': the share of the previous output, warped, in a frame where the flow holds."""
@@ -51,6 +51,11 @@ LIKENESS = 0.1
 """A pixel whose colour differs by more than this from where the flows say it was in the keyframe's
 input frame (the mean absolute difference of RGB in [0, 1] over 3x3 px) cannot be traced back to
 the keyframe: it was occluded, is new content, or the flow lost it."""
+STRETCH = 0.5
+"""Nor can a pixel where the keyframe's painting, carried, would be stretched to more than 1 / STRETCH
+its size in some direction (the smaller singular value of the composed flows' Jacobian is under
+this): the flow has lost it (new content entering at the frame's edge, a flat surface the flow
+cannot follow), and the strokes there would smear into streaks. bikes.mp4's white board showed them."""
 
 
 class Trace:
@@ -58,8 +63,9 @@ class Trace:
     same there.
 
     `coords` (1, 2, H, W): the pixel's position (x, y) in the keyframe, the flows since composed;
-    `reach` (1, 1, H, W) in [0, 1]: 1 where that position is inside the keyframe and the frame looks
-    there as the keyframe's input frame did (`LIKENESS`), 0 elsewhere, softened over a pixel. Judged
+    `reach` (1, 1, H, W) in [0, 1]: 1 where that position is inside the keyframe, the frame looks
+    there as the keyframe's input frame did (`LIKENESS`) and the painting is not stretched there
+    (`STRETCH`), 0 elsewhere, softened over a pixel. Judged
     against the keyframe itself, not frame by frame, so a pixel the flow of one frame was unsure of
     is not lost for good, and an error the flows add up to is caught."""
 
@@ -78,7 +84,8 @@ class Trace:
         (height, width), x, y = frame.shape[-2:], self.coords[:, :1], self.coords[:, 1:]
         inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
         difference = (frame - self.carry(self.source)).abs().mean(1, keepdim=True)
-        hard = (inside & (F.avg_pool2d(difference, 3, 1, 1, count_include_pad=False) <= LIKENESS)).float()
+        alike = F.avg_pool2d(difference, 3, 1, 1, count_include_pad=False) <= LIKENESS
+        hard = (inside & alike & (_least_scale(self.coords) >= STRETCH)).float()
         self.reach = torch.minimum(hard, F.avg_pool2d(hard, 3, 1, 1, count_include_pad=False))
 
     @property
@@ -90,6 +97,17 @@ class Trace:
         """`keyframe` (its painting or its input frame, (1, 3, H, W)) sampled where each pixel came
         from, bicubically, once."""
         return warp(keyframe, (self.coords - self.grid)[0].permute(1, 2, 0), "bicubic").clamp(0, 1)
+
+
+def _least_scale(coords: torch.Tensor) -> torch.Tensor:
+    """(1, 1, H, W): how much the map from each pixel to `coords` (1, 2, H, W) shrinks lengths in
+    the direction it shrinks them most (the smaller singular value of its Jacobian, by central
+    differences, one-sided at the edges; 1 for a shift, 0 where many pixels map to one)."""
+    along_x, along_y = torch.gradient(coords, dim=(-1, -2))  # d coords / dx = (a, c), d coords / dy = (b, d)
+    squares = (along_x.pow(2) + along_y.pow(2)).sum(1, keepdim=True)  # a^2 + b^2 + c^2 + d^2
+    area = (along_x[:, :1] * along_y[:, 1:] - along_y[:, :1] * along_x[:, 1:]).abs()  # |ad - bc|
+    # The singular values s1 >= s2 have s1^2 + s2^2 = squares and s1 s2 = area.
+    return ((squares - (squares.pow(2) - 4 * area.pow(2)).clamp_min(0).sqrt()) / 2).clamp_min(0).sqrt()
 
 
 class KeyframeLoop(FrameLoop):
