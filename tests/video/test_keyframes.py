@@ -3,6 +3,7 @@ optimisation, the frames between by a network trained on the clip and carried al
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,17 @@ def test_a_pan_in_keyframe_mode_is_steadier_than_independent_frames(runs: dict[s
     assert np.abs(painted - photo).mean() > 10  # painted, not the frame itself
     # Measured: 0.0012 against 0.017 for independent frames.
     assert run.e_warp() <= 0.25 * runs["pan_independent"].e_warp(), (run.e_warp(), runs["pan_independent"].e_warp())
+
+
+def test_carry_network_paints_every_frame_steadied(runs: dict[str, Run], keyframe_run, tmp_path) -> None:
+    run, _ = keyframe_run
+    (tmp_path / "work").mkdir()
+    shutil.copy(run.work / "network.pt", tmp_path / "work")  # trained to the end: no more training
+    other = Run(run.clip, tmp_path / "out.mp4", tmp_path / "work")
+    result = stylize_video(run.clip, PAINTING, other.output, CONFIG, KEYFRAMES.replace(carry="network"),
+                           work_dir=other.work)
+    assert result.keyframes == (0,)
+    assert other.e_warp() <= 0.25 * runs["pan_independent"].e_warp(), (other.e_warp(), runs["pan_independent"].e_warp())
 
 
 def test_a_cut_gets_a_keyframe_right_after_it(tmp_path) -> None:

@@ -22,8 +22,8 @@ painted by a network trained on the clip and carried along the flow (`keyframes.
 CARRY = ("keyframe", "network")
 """How `--mode keyframes` paints a frame between keyframes: 'keyframe', the last keyframe's painting
 carried along the flow where the frames since can be traced back to it, the network's painting
-elsewhere; 'network', the network's painting, steadied by a blend with the previous output warped
-along the flow where the flow holds."""
+elsewhere; 'network', the network's painting everywhere. The network's painting is steadied by a
+blend with the previous output warped along the flow where the flow holds."""
 MAX_TRAIN_STEPS = 100_000
 """Most training steps `train_steps` may ask for (about 14 hours at 512 px on 2 CPU cores)."""
 

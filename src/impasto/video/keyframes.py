@@ -8,9 +8,12 @@ and each later frame is painted from it in one pass:
 - `carry` 'keyframe' (the default): where a pixel can be traced back to the last keyframe (the flows
   since composed, and the frame there looks as the keyframe's input did: `Trace`), the keyframe's
   painting is sampled there once, so its strokes move with the scene and do not blur from warp to
-  warp; elsewhere (disoccluded, new content) the network's painting.
-- `carry` 'network': the network's painting, blended with the previous output warped along the flow
-  where the flow holds (`STEADY` of it there).
+  warp; elsewhere (disoccluded, new content) the network's painting, steadied.
+- `carry` 'network': the network's painting, steadied, everywhere.
+
+The network's painting is steadied by a blend with the previous output warped along the flow where
+the flow holds (`STEADY` of it there): painted afresh every frame, it flickered more than `--mode
+frames` on bigbuckbunny.mp4's rabbit.
 
 A frame becomes a keyframe where less than `keyframe_coverage` of it can be traced back to the last
 keyframe (after a cut, none), or `keyframe_every` frames after the last (or where `keyframes` says).
@@ -46,7 +49,7 @@ from .propagate import PaintNet, train_network
 __all__ = ["LIKENESS", "STEADY", "STRETCH", "KeyframeLoop", "Trace"]
 
 STEADY = 0.8
-"""`carry` 'network': the share of the previous output, warped, in a frame where the flow holds."""
+"""The share of the previous output, warped, in the network's painting of a frame where the flow holds."""
 LIKENESS = 0.1
 """A pixel whose colour differs by more than this from where the flows say it was in the keyframe's
 input frame (the mean absolute difference of RGB in [0, 1] over 3x3 px) cannot be traced back to
@@ -157,12 +160,13 @@ class KeyframeLoop(FrameLoop):
         final loss (nan where nothing was optimised)."""
         painted = net.paint(content.to(next(net.parameters()).device)).cpu()
         steps = self.later.iterations if key else self.video.refine
-        # The previous output, warped: what `carry` 'network' blends with, and the temporal loss's target.
-        previous = self._targets(1, index, [index - 1]) if steps or self.video.carry == "network" else []
+        # The previous output, warped: what the network's painting is blended with, and the temporal loss's target.
+        previous = self._targets(1, index, [index - 1])
+        steadied = painted + STEADY * previous[0].weight * (previous[0].image - painted)
         if self.video.carry == "keyframe":
-            guess = trace.reach * trace.carry(trace.painting) + (1 - trace.reach) * painted
+            guess = trace.reach * trace.carry(trace.painting) + (1 - trace.reach) * steadied
         else:
-            guess = painted + STEADY * previous[0].weight * (previous[0].image - painted)
+            guess = steadied
         if not steps:
             return guess, float("nan")
         # A keyframe with the still transfer's settings at full size: its coarse levels would repaint the strokes.
