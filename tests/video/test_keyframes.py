@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from impasto.cli import main
-from impasto.images import EXAMPLES
+from impasto.images import EXAMPLES, to_tensor
 from impasto.video import FrameProgress, VideoConfig, stylize_video
 from impasto.video.io import read_frames
 from impasto.video.keyframes import Trace
@@ -47,7 +47,7 @@ def test_a_pan_in_keyframe_mode_is_steadier_than_independent_frames(runs: dict[s
     assert run.e_warp() <= 0.25 * runs["pan_independent"].e_warp(), (run.e_warp(), runs["pan_independent"].e_warp())
 
 
-def test_carry_network_paints_every_frame_steadied(runs: dict[str, Run], keyframe_run, tmp_path) -> None:
+def test_carry_network_paints_every_frame_and_stays_steady(runs: dict[str, Run], keyframe_run, tmp_path) -> None:
     run, _ = keyframe_run
     (tmp_path / "work").mkdir()
     shutil.copy(run.work / "network.pt", tmp_path / "work")  # trained to the end: no more training
@@ -80,10 +80,10 @@ def test_a_painting_the_flow_would_stretch_is_not_carried() -> None:
     assert trace.reach[..., :7, :].max() == 0 and trace.reach[..., 9:, :].min() == 1
     # A zoom stretches a little each frame (1.03): carried for as long as the trace holds.
     frames, flows = zoom(6, (64, 48))
-    image = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255  # noqa: E731
-    trace = Trace(image(frames[0]), image(frames[0]))
+    first = to_tensor(Image.fromarray(frames[0]))
+    trace = Trace(first, first)
     for frame, zoomed in zip(frames[1:], flows, strict=True):
-        trace.follow(torch.from_numpy(zoomed), image(frame))
+        trace.follow(torch.from_numpy(zoomed), to_tensor(Image.fromarray(frame)))
     assert trace.coverage > 0.9, trace.coverage
 
 
